@@ -1,0 +1,163 @@
+"""score_dataset() and score_suite(): dataset specs + prediction files + protocol -> results."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from affectgpt.bench import metrics
+from affectgpt.bench.datasets import DATASETS, DatasetSpec
+from affectgpt.bench.inputs import align, find_prediction_files, load_ground_truth, read_predictions
+from affectgpt.bench.labels import parse_label_list, parse_sentiment
+from affectgpt.bench.protocol import ResolvedProtocol
+from affectgpt.bench.results import DatasetResult, EpochResult, RowCell, SuiteResult, Summary
+from affectgpt.errors import AffectGPTError, InputError
+from affectgpt.lexicon.wheelmaps import WheelMaps
+
+TOP_UNKNOWN = 10
+
+
+def score_dataset(spec: DatasetSpec, predictions: str | Path, labels: str | Path,
+                  protocol: ResolvedProtocol, *, epoch: int | None = None,
+                  allow_missing: bool = False) -> DatasetResult:
+    """Score every prediction file of one dataset.
+
+    Args:
+        spec: the dataset's row of the table.
+        predictions: a prediction file, or a folder of per-epoch files in the original naming.
+        labels: a label file, or a folder holding the dataset's label file.
+        protocol: the word knowledge to map emotion words with.
+        epoch: also report this epoch as the `fixed` summary.
+        allow_missing: score ground-truth names without a prediction as empty predictions.
+
+    Raises:
+        InputError: on any bad input (missing names, unknown epoch, unreadable files...).
+    """
+    gt = load_ground_truth(labels, spec)
+    files = find_prediction_files(predictions, spec)
+    if epoch is not None and epoch not in {f.epoch for f in files}:
+        found = sorted(f.epoch for f in files if f.epoch is not None)
+        raise InputError(f"no prediction file for epoch {epoch}", path=predictions, field="--epoch",
+                         fix=f"choose one of {found}" if found else "drop --epoch")
+    scorer = _Scorer(spec, gt, protocol.maps)
+    epochs = []
+    for pred in files:
+        aligned = align(gt, read_predictions(pred, spec), pred.path, allow_missing=allow_missing)
+        epochs.append(scorer.score(pred.epoch, str(pred.path), aligned.answers,
+                                   {"extra_predictions": aligned.extra,
+                                    "missing_predictions": len(aligned.missing)}))
+    best = max(enumerate(epochs), key=lambda ie: (ie[1].metrics[spec.primary], -ie[0]))[1]
+    fixed = next((e for e in epochs if epoch is not None and e.epoch == epoch), None)
+    return DatasetResult(
+        dataset=spec.key, task=spec.task, protocol=protocol.maps.protocol, protocol_note=protocol.note,
+        primary=spec.primary, labels=str(labels), predictions=str(predictions), n_labels=len(gt),
+        epochs=tuple(epochs), best=Summary("oracle", best.epoch, best.source, best.metrics),
+        fixed=None if fixed is None else Summary("fixed", fixed.epoch, fixed.source, fixed.metrics))
+
+
+class _Scorer:
+    """Maps the ground truth once, then scores any number of answer lists against it."""
+
+    def __init__(self, spec: DatasetSpec, gt: dict[str, Any], maps: WheelMaps) -> None:
+        self.spec = spec
+        self.maps = maps
+        self.gt_values = list(gt.values())
+        if spec.task != "sentiment":
+            mapped = [maps.cluster_sets(parse_label_list(v)) for v in self.gt_values]
+            self.gt_sets = [[row[k] for row in mapped] for k in range(len(maps.wheels))]
+
+    def score(self, epoch: int | None, source: str, answers: Sequence[str],
+              diagnostics: dict[str, Any]) -> EpochResult:
+        diagnostics = {"samples": len(answers), **diagnostics}
+        if self.spec.task == "sentiment":
+            values, extra = self._sentiment(answers)
+            return EpochResult(epoch, source, values, [], {**diagnostics, **extra})
+        words_per_answer = [parse_label_list(a) for a in answers]
+        mapped = [self.maps.cluster_sets(words) for words in words_per_answer]
+        metric = metrics.hit_rate if self.spec.task == "basic" else metrics.wheel_fpr
+        per_wheel = []
+        scores = []
+        for k, wheel in enumerate(self.maps.wheels):
+            result = metric(self.gt_sets[k], [row[k] for row in mapped])
+            scores.append(result)
+            per_wheel.append({"wheel": wheel, **result.values, "scored": result.scored,
+                              "skipped": result.skipped})
+        diagnostics.update(_coverage(words_per_answer, self.maps))
+        return EpochResult(epoch, source, metrics.mean_over_wheels(scores), per_wheel, diagnostics)
+
+    def _sentiment(self, answers: Sequence[str]) -> tuple[dict[str, float], dict[str, Any]]:
+        parsed = [parse_sentiment(a) for a in answers]
+        unparseable = Counter(a for a, p in zip(answers, parsed, strict=True) if p is None)
+        preds = [0 if p is None else p for p in parsed]  # unparseable answers score as 0, as published
+        values = metrics.sentiment_waf_acc(self.gt_values, preds)
+        dropped = sum(1 for g in self.gt_values if g == 0)
+        return values, {
+            "scored": len(answers) - dropped,
+            "skipped_zero_ground_truth": dropped,
+            "unparseable_answers": sum(unparseable.values()),
+            "top_unparseable": [[a, c] for a, c in unparseable.most_common(TOP_UNKNOWN)],
+        }
+
+
+def _coverage(words_per_answer: list[list[str]], maps: WheelMaps) -> dict[str, Any]:
+    """How many predicted words the protocol knows; the unknown ones are dropped from scoring."""
+    total = 0
+    unknown: Counter[str] = Counter()
+    for words in words_per_answer:
+        total += len(words)
+        unknown.update(w for w in words if not maps.knows(w))
+    n_unknown = sum(unknown.values())
+    return {
+        "predicted_words": total,
+        "unknown_words": n_unknown,
+        "coverage": (total - n_unknown) / total if total else 1.0,
+        "empty_predictions": sum(1 for w in words_per_answer if not w),
+        "top_unknown": [[w, c] for w, c in unknown.most_common(TOP_UNKNOWN)],
+    }
+
+
+def score_suite(predictions_root: str | Path, labels_root: str | Path, protocol: ResolvedProtocol, *,
+                epoch: int | None = None, allow_missing: bool = False) -> SuiteResult:
+    """Score every dataset found as `<predictions_root>/<dataset>/`, in the published order.
+
+    A dataset without predictions or without labels becomes an n/a cell with its reason; the 9-dataset
+    mean is then None and the mean over the present ones is reported beside it.
+    """
+    predictions_root, labels_root = Path(predictions_root), Path(labels_root)
+    for root, option in ((predictions_root, "--predictions-root"), (labels_root, "--labels-root")):
+        if not root.is_dir():
+            raise InputError("folder not found", path=root, field=option, fix="pass an existing folder")
+    results: dict[str, DatasetResult] = {}
+    row = []
+    for spec in DATASETS.values():
+        cell_reason = None
+        if not (predictions_root / spec.key).is_dir():
+            cell_reason = "no predictions"
+        elif not (labels_root / spec.key).exists():
+            cell_reason = "no labels"
+        else:
+            try:
+                results[spec.key] = score_dataset(spec, predictions_root / spec.key, labels_root / spec.key,
+                                                  protocol, epoch=epoch, allow_missing=allow_missing)
+            except AffectGPTError as exc:
+                if not _is_absent_labels(exc, labels_root / spec.key):
+                    raise
+                cell_reason = "no labels"
+        result = results.get(spec.key)
+        summary = result.headline if result else None
+        row.append(RowCell(spec.key, spec.title, spec.primary,
+                           summary.metrics[spec.primary] if summary else None,
+                           summary.epoch if summary else None, cell_reason))
+    if not results:
+        raise InputError("no dataset could be scored", path=predictions_root,
+                         fix="lay out predictions as <root>/<dataset>/ and labels as <labels-root>/<dataset>/ "
+                             f"with dataset names from: {', '.join(DATASETS)}")
+    return SuiteResult(protocol.maps.protocol, protocol.note, "fixed" if epoch is not None else "oracle",
+                       results, tuple(row))
+
+
+def _is_absent_labels(exc: AffectGPTError, folder: Path) -> bool:
+    """A labels folder without any label file (like mer2024 in the public release) is n/a, not an error."""
+    return isinstance(exc, InputError) and exc.path == str(folder) and exc.what.startswith("no label file")

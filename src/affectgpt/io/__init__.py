@@ -1,0 +1,1 @@
+"""File foundations: atomic writes, a restricted unpickler, readers of name -> value tables."""
