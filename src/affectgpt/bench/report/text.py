@@ -1,0 +1,85 @@
+"""Readable terminal tables for one dataset's result and for a suite row."""
+
+from __future__ import annotations
+
+from affectgpt.bench.datasets import DATASETS
+from affectgpt.bench.results import ORACLE_NOTE, DatasetResult, SuiteResult
+
+METRIC_TITLES = {"hit": "HIT", "waf": "WAF", "acc": "ACC", "f": "F", "p": "P", "r": "R"}
+
+
+def pct(value: float | None) -> str:
+    """A fraction as the published x100, 2-decimal figure; n/a for None."""
+    return "n/a" if value is None else f"{100 * value:.2f}"
+
+
+def _grid(header: list[str], rows: list[list[str]]) -> list[str]:
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    line = lambda cells: "  ".join(c.rjust(w) if i else c.ljust(w)  # noqa: E731
+                                   for i, (c, w) in enumerate(zip(cells, widths, strict=True)))
+    return [line(header), "  ".join("-" * w for w in widths), *(line(r) for r in rows)]
+
+
+def render_dataset(result: DatasetResult) -> str:
+    spec = DATASETS[result.dataset]
+    lines = [f"MER-UniBench {spec.title} ({result.dataset}: {spec.task}, {result.n_labels} labelled samples)",
+             f"protocol: {result.protocol_note}", ""]
+    metric_keys = list(spec.metrics)
+    extra = ["unparseable"] if spec.task == "sentiment" else ["unknown words", "empty"]
+    header = ["epoch", *(METRIC_TITLES[k] for k in metric_keys), "samples", *extra]
+    rows = []
+    for e in result.epochs:
+        d = e.diagnostics
+        cells = ["-" if e.epoch is None else str(e.epoch), *(pct(e.metrics[k]) for k in metric_keys),
+                 str(d["samples"])]
+        if spec.task == "sentiment":
+            cells.append(str(d["unparseable_answers"]))
+        else:
+            cells += [f"{d['unknown_words']}/{d['predicted_words']}", str(d["empty_predictions"])]
+        rows.append(cells)
+    lines += _grid(header, rows)
+    lines.append("")
+    lines += _notes(result)
+    return "\n".join(lines)
+
+
+def _notes(result: DatasetResult) -> list[str]:
+    primary = METRIC_TITLES[result.primary]
+    best = result.best
+    lines = [f"best epoch (ORACLE, {ORACLE_NOTE.split(': ', 1)[1]}): {best.epoch}  "
+             f"{primary} {pct(best.metrics[result.primary])}"]
+    if result.fixed is not None:
+        lines.append(f"fixed epoch {result.fixed.epoch}: {primary} {pct(result.fixed.metrics[result.primary])}")
+    first = result.epochs[0]
+    if first.per_wheel:
+        scored = ", ".join(f"{w['wheel']} {w['scored']}/{w['skipped']}" for w in first.per_wheel)
+        lines.append(f"samples scored/skipped per wheel (ground truth that maps to nothing is skipped): {scored}")
+    shown = result.fixed or next(e for e in result.epochs if e.epoch == best.epoch and e.source == best.source)
+    shown_epoch = next(e for e in result.epochs if e.source == shown.source)
+    d = shown_epoch.diagnostics
+    if d.get("top_unknown"):
+        words = ", ".join(f"{w} ({c})" for w, c in d["top_unknown"])
+        lines.append(f"most frequent predicted words unknown to the protocol (dropped): {words}")
+    if d.get("top_unparseable"):
+        answers = ", ".join(f"{a!r} ({c})" for a, c in d["top_unparseable"])
+        lines.append(f"unparseable sentiment answers (scored as 0, i.e. negative): {answers}")
+    if d.get("skipped_zero_ground_truth"):
+        lines.append(f"samples with ground truth exactly 0 (dropped): {d['skipped_zero_ground_truth']}")
+    if d.get("extra_predictions"):
+        lines.append(f"prediction names not in the ground truth (ignored): {d['extra_predictions']}")
+    if d.get("missing_predictions"):
+        lines.append(f"ground-truth names without a prediction (scored as empty): {d['missing_predictions']}")
+    return lines
+
+
+def render_suite(suite: SuiteResult) -> str:
+    label = "best epoch per dataset (ORACLE)" if suite.selection == "oracle" else "fixed epoch"
+    lines = [f"MER-UniBench, {label}", f"protocol: {suite.protocol_note}", ""]
+    header = ["dataset", "metric", "score", "epoch", "note"]
+    rows = [[c.title, METRIC_TITLES[c.metric], pct(c.value), "" if c.epoch is None else str(c.epoch),
+             c.reason or ""] for c in suite.row]
+    partial, count = suite.mean_present
+    rows.append(["Mean (9 datasets)", "", pct(suite.mean), "", "" if suite.mean is not None
+                 else f"n/a: {len(suite.row) - count} missing; mean of the {count} present: {pct(partial)}"])
+    lines += _grid(header, rows)
+    return "\n".join(lines)

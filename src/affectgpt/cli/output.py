@@ -1,0 +1,31 @@
+"""Shared CLI output handling: --format/--output options, atomic writes, notes on stderr."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from affectgpt.io.atomic import write_text
+
+
+def add_output_options(parser: argparse.ArgumentParser, formats: tuple[str, ...]) -> None:
+    parser.add_argument("--format", choices=formats, default=formats[0],
+                        help=f"output format (default {formats[0]})")
+    parser.add_argument("--output", "-o", metavar="FILE",
+                        help="write the result to FILE (atomically) instead of standard output")
+
+
+def emit(text: str, output: str | None) -> None:
+    """Write `text` to --output atomically, or to standard output."""
+    if not text.endswith("\n"):
+        text += "\n"
+    if output:
+        write_text(output, text)
+        note(f"wrote {output}")
+    else:
+        sys.stdout.write(text)
+
+
+def note(message: str) -> None:
+    """A line for the person at the terminal; never mixed into the result on stdout."""
+    print(message, file=sys.stderr)
