@@ -13,10 +13,19 @@ $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-*
 	touch $@
 
+# The main job on the embedded default: score the hand-written example set (examples/) with the built-in
+# protocol (or the official wheel files, when `affectgpt bench fetch-wheels` has cached them), then write
+# the JSON results and an HTML report into demo-out/.
 demo: $(STAMP)
-	$(BIN)/affectgpt bench score --dataset ovmerdplus --predictions examples/ovmerdplus \
-		--labels examples/ovmerdplus/labels.csv --epoch 2
-	$(BIN)/affectgpt bench suite --predictions-root examples --labels-root examples --format markdown
+	$(BIN)/affectgpt bench suite --predictions-root examples/predictions --labels-root examples/labels
+	@echo
+	$(BIN)/affectgpt bench score --dataset ovmerdplus --predictions examples/predictions/ovmerdplus \
+		--labels examples/labels/ovmerdplus --epoch 20
+	@echo
+	$(BIN)/affectgpt bench suite --predictions-root examples/predictions --labels-root examples/labels \
+		--format json --output demo-out/suite.json
+	$(BIN)/affectgpt bench report demo-out/suite.json --output demo-out/report.html
+	@echo "open demo-out/report.html to see the report"
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

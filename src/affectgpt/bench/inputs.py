@@ -102,10 +102,10 @@ def load_ground_truth(path: str | Path, spec: DatasetSpec) -> dict[str, Any]:
 
 
 def _read_label_npz(path: Path, spec: DatasetSpec) -> dict[str, Any]:
-    from affectgpt.io.safe_pickle import load_npz
+    from affectgpt.io.npy import read_npz
 
-    arrays = load_npz(path)
     source = spec.labels
+    arrays = read_npz(path, keys=[source.split])
     corpus = arrays.get(source.split)
     if not isinstance(corpus, Mapping):
         raise InputError(f"no split {source.split!r} (keys: {sorted(arrays)})", path=path, field=source.split,
@@ -126,7 +126,7 @@ def _read_label_npz(path: Path, spec: DatasetSpec) -> dict[str, Any]:
                                  field=f"{source.split}.{name}.{source.field}",
                                  fix="use the original label file")
             value = source.classes[index]
-        out[name] = value.item() if hasattr(value, "item") else value
+        out[name] = value
     if not out:
         raise InputError(f"split {source.split!r} holds no test names", path=path, field=source.split,
                          fix="use the original label file")

@@ -1,6 +1,8 @@
 """Pure metric functions of MER-UniBench: HIT, emotion-wheel F/P/R, sentiment WAF/ACC.
 
-Inputs are already mapped: cluster sets per sample and wheel, or numbers. No files, no globals.
+Inputs are already mapped. A cluster set is a bit mask (an int, see lexicon.wheelmaps.ClusterBits): `a & b`
+is the intersection, `x.bit_count()` the size, 0 the empty set. `wheel` selects one wheel's bits.
+No files, no globals.
 """
 
 from __future__ import annotations
@@ -22,37 +24,44 @@ def _mean(values: Sequence[float]) -> float:
     return sum(values) / len(values) if values else 0.0
 
 
-def hit_rate(gt: Sequence[frozenset[str]], pred: Sequence[frozenset[str]]) -> WheelScore:
+def hit_rate(gt: Sequence[int], pred: Sequence[int], wheel: int = -1) -> WheelScore:
     """HIT for one wheel: share of samples whose ground-truth cluster is among the predicted clusters.
 
     Samples whose ground truth maps to nothing (every `neutral`, and e.g. `surprise` in wheel 5) are
     skipped; an empty prediction is a miss, not a skip.
     """
-    hits = [1.0 if g <= p else 0.0 for g, p in zip(gt, pred, strict=True) if g]
-    return WheelScore({"hit": _mean(hits)}, scored=len(hits), skipped=len(gt) - len(hits))
+    hits = 0
+    scored = 0
+    for g, p in zip(gt, pred, strict=True):
+        g &= wheel
+        if g:
+            scored += 1
+            hits += (g & p) == g
+    return WheelScore({"hit": hits / scored if scored else 0.0}, scored=scored, skipped=len(gt) - scored)
 
 
-def wheel_fpr(gt: Sequence[frozenset[str]], pred: Sequence[frozenset[str]]) -> WheelScore:
+def wheel_fpr(gt: Sequence[int], pred: Sequence[int], wheel: int = -1) -> WheelScore:
     """Set precision/recall for one wheel, averaged over samples with a non-empty mapped ground truth.
 
     F = 2PR / (P + R) of the averaged P and R. Where P + R = 0 the original divides by zero and yields
     NaN; we report F = 0 there.
     """
-    precisions, recalls = [], []
+    precision_sum = recall_sum = 0.0
+    scored = 0
     for g, p in zip(gt, pred, strict=True):
+        g &= wheel
         if not g:
             continue
-        if p:
-            common = len(g & p)
-            precisions.append(common / len(p))
-            recalls.append(common / len(g))
-        else:
-            precisions.append(0.0)
-            recalls.append(0.0)
-    precision, recall = _mean(precisions), _mean(recalls)
+        scored += 1
+        p &= wheel
+        if p:  # an empty prediction scores precision 0 and recall 0
+            common = (g & p).bit_count()
+            precision_sum += common / p.bit_count()
+            recall_sum += common / g.bit_count()
+    precision = precision_sum / scored if scored else 0.0
+    recall = recall_sum / scored if scored else 0.0
     f = 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
-    return WheelScore({"f": f, "p": precision, "r": recall}, scored=len(precisions),
-                      skipped=len(gt) - len(precisions))
+    return WheelScore({"f": f, "p": precision, "r": recall}, scored=scored, skipped=len(gt) - scored)
 
 
 def mean_over_wheels(scores: Sequence[WheelScore]) -> dict[str, float]:
@@ -67,18 +76,18 @@ def sentiment_waf_acc(gt: Sequence[float], pred: Sequence[float]) -> dict[str, f
     Samples whose ground truth is exactly 0 are dropped; both sides are binarised as `value > 0`, so a
     neutral (0) or unparseable prediction counts as negative.
     """
-    pairs = [(g > 0, p > 0) for g, p in zip(gt, pred, strict=True) if g != 0]
-    n = len(pairs)
+    tp = tn = fp = fn = 0
+    for g, p in zip(gt, pred, strict=True):
+        if g == 0:
+            continue
+        if g > 0:
+            tp, fn = (tp + 1, fn) if p > 0 else (tp, fn + 1)
+        else:
+            fp, tn = (fp + 1, tn) if p > 0 else (fp, tn + 1)
+    n = tp + tn + fp + fn
     if n == 0:
         return {"waf": 0.0, "acc": 0.0}
-    tp = sum(1 for g, p in pairs if g and p)
-    tn = sum(1 for g, p in pairs if not g and not p)
-    fp = sum(1 for g, p in pairs if not g and p)
-    fn = n - tp - tn - fp
-    f1_pos = _f1(tp, fp, fn)
-    f1_neg = _f1(tn, fn, fp)
-    support_pos, support_neg = tp + fn, tn + fp
-    waf = (f1_pos * support_pos + f1_neg * support_neg) / n
+    waf = (_f1(tp, fp, fn) * (tp + fn) + _f1(tn, fn, fp) * (tn + fp)) / n
     return {"waf": waf, "acc": (tp + tn) / n}
 
 

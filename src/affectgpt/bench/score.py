@@ -58,15 +58,29 @@ def score_dataset(spec: DatasetSpec, predictions: str | Path, labels: str | Path
 
 
 class _Scorer:
-    """Maps the ground truth once, then scores any number of answer lists against it."""
+    """Maps the ground truth once, then scores any number of answer lists against it.
+
+    Each distinct answer string is parsed and mapped once and remembered, since the same answers recur
+    across samples and epochs.
+    """
 
     def __init__(self, spec: DatasetSpec, gt: dict[str, Any], maps: WheelMaps) -> None:
         self.spec = spec
         self.maps = maps
+        self.bits = maps.bits
         self.gt_values = list(gt.values())
-        if spec.task != "sentiment":
-            mapped = [maps.cluster_sets(parse_label_list(v)) for v in self.gt_values]
-            self.gt_sets = [[row[k] for row in mapped] for k in range(len(maps.wheels))]
+        self.gt_masks = [self.bits.mask(parse_label_list(v)) for v in self.gt_values] \
+            if spec.task != "sentiment" else []
+        self._answers: dict[str, tuple[int, int, tuple[str, ...]]] = {}
+
+    def _mapped(self, answer: str) -> tuple[int, int, tuple[str, ...]]:
+        """(cluster mask, number of words, unknown words) of one answer string."""
+        known = self._answers.get(answer)
+        if known is None:
+            words = parse_label_list(answer)
+            unknown = tuple(w for w in words if not self.maps.knows(w))
+            known = self._answers[answer] = (self.bits.mask(words), len(words), unknown)
+        return known
 
     def score(self, epoch: int | None, source: str, answers: Sequence[str],
               diagnostics: dict[str, Any]) -> EpochResult:
@@ -74,17 +88,17 @@ class _Scorer:
         if self.spec.task == "sentiment":
             values, extra = self._sentiment(answers)
             return EpochResult(epoch, source, values, [], {**diagnostics, **extra})
-        words_per_answer = [parse_label_list(a) for a in answers]
-        mapped = [self.maps.cluster_sets(words) for words in words_per_answer]
+        mapped = [self._mapped(a) for a in answers]
+        pred_masks = [m[0] for m in mapped]
         metric = metrics.hit_rate if self.spec.task == "basic" else metrics.wheel_fpr
         per_wheel = []
         scores = []
-        for k, wheel in enumerate(self.maps.wheels):
-            result = metric(self.gt_sets[k], [row[k] for row in mapped])
+        for wheel, wheel_mask in zip(self.maps.wheels, self.bits.wheel_masks, strict=True):
+            result = metric(self.gt_masks, pred_masks, wheel_mask)
             scores.append(result)
             per_wheel.append({"wheel": wheel, **result.values, "scored": result.scored,
                               "skipped": result.skipped})
-        diagnostics.update(_coverage(words_per_answer, self.maps))
+        diagnostics.update(_coverage(mapped))
         return EpochResult(epoch, source, metrics.mean_over_wheels(scores), per_wheel, diagnostics)
 
     def _sentiment(self, answers: Sequence[str]) -> tuple[dict[str, float], dict[str, Any]]:
@@ -101,19 +115,16 @@ class _Scorer:
         }
 
 
-def _coverage(words_per_answer: list[list[str]], maps: WheelMaps) -> dict[str, Any]:
+def _coverage(mapped: list[tuple[int, int, tuple[str, ...]]]) -> dict[str, Any]:
     """How many predicted words the protocol knows; the unknown ones are dropped from scoring."""
-    total = 0
-    unknown: Counter[str] = Counter()
-    for words in words_per_answer:
-        total += len(words)
-        unknown.update(w for w in words if not maps.knows(w))
+    total = sum(m[1] for m in mapped)
+    unknown: Counter[str] = Counter(w for m in mapped for w in m[2])
     n_unknown = sum(unknown.values())
     return {
         "predicted_words": total,
         "unknown_words": n_unknown,
         "coverage": (total - n_unknown) / total if total else 1.0,
-        "empty_predictions": sum(1 for w in words_per_answer if not w),
+        "empty_predictions": sum(1 for m in mapped if not m[1]),
         "top_unknown": [[w, c] for w, c in unknown.most_common(TOP_UNKNOWN)],
     }
 
@@ -147,6 +158,8 @@ def score_suite(predictions_root: str | Path, labels_root: str | Path, protocol:
                 cell_reason = "no labels"
         result = results.get(spec.key)
         summary = result.headline if result else None
+        if result is not None and result.n_labels != spec.size:
+            cell_reason = f"partial ground truth: {result.n_labels} of {spec.size} test samples"
         row.append(RowCell(spec.key, spec.title, spec.primary,
                            summary.metrics[spec.primary] if summary else None,
                            summary.epoch if summary else None, cell_reason))

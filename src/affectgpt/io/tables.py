@@ -79,12 +79,12 @@ def _dedupe(path: Path, names: list[str], values: list[Any]) -> NameTable:
 
 
 def _read_npz(path: Path) -> tuple[list[str], list[Any]]:
-    from affectgpt.io.safe_pickle import load_npz
+    from affectgpt.io.npy import read_npz
 
-    arrays = load_npz(path)
+    arrays = read_npz(path)
     if "filenames" in arrays and "fileitems" in arrays:
-        names = [str(n) for n in arrays["filenames"].tolist()]
-        items = arrays["fileitems"].tolist()
+        names = [str(n) for n in _as_list(arrays["filenames"])]
+        items = _as_list(arrays["fileitems"])
         if len(names) != len(items):
             raise InputError(f"'filenames' has {len(names)} entries but 'fileitems' has {len(items)}",
                              path=path, field="fileitems", fix="re-create the file")
@@ -98,6 +98,10 @@ def _read_npz(path: Path) -> tuple[list[str], list[Any]]:
     raise InputError(f"unknown .npz layout (keys: {sorted(arrays)})", path=path,
                      field="filenames/fileitems",
                      fix="use an original -openset/-openset-sentiment .npz, or CSV/JSONL with name,value")
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
 
 
 def _pick_column(path: Path, columns: list[str], value_keys: Sequence[str]) -> str:

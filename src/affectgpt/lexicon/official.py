@@ -8,6 +8,7 @@ SHA-256 of the seven files: later runs load it in milliseconds.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import json
@@ -216,7 +217,6 @@ def _write_cache(path: Path, maps: WheelMaps) -> None:
         "cluster_names": names,
         "words": {w: [-1 if c is None else index[c] for c in row] for w, row in maps.clusters.items()},
     }
-    try:
+    # A read-only cache folder only costs speed, never correctness.
+    with contextlib.suppress(OSError):
         write_text(path, json.dumps(data, separators=(",", ":"), sort_keys=True))
-    except OSError:
-        pass  # a read-only cache folder only costs speed, never correctness

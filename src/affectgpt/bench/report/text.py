@@ -13,10 +13,14 @@ def pct(value: float | None) -> str:
     return "n/a" if value is None else f"{100 * value:.2f}"
 
 
-def _grid(header: list[str], rows: list[list[str]]) -> list[str]:
+def _grid(header: list[str], rows: list[list[str]], left: int = 1) -> list[str]:
+    """A plain-text table; the first `left` columns and the last text column are left-aligned."""
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    line = lambda cells: "  ".join(c.rjust(w) if i else c.ljust(w)  # noqa: E731
-                                   for i, (c, w) in enumerate(zip(cells, widths, strict=True)))
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(c.ljust(w) if i < left else c.rjust(w)
+                         for i, (c, w) in enumerate(zip(cells, widths, strict=True))).rstrip()
+
     return [line(header), "  ".join("-" * w for w in widths), *(line(r) for r in rows)]
 
 
@@ -50,6 +54,10 @@ def _notes(result: DatasetResult) -> list[str]:
              f"{primary} {pct(best.metrics[result.primary])}"]
     if result.fixed is not None:
         lines.append(f"fixed epoch {result.fixed.epoch}: {primary} {pct(result.fixed.metrics[result.primary])}")
+    size = DATASETS[result.dataset].size
+    if result.n_labels != size:
+        lines.append(f"partial ground truth: labels cover {result.n_labels} of the {size} samples of the full "
+                     "test set, so scores are not comparable with published ones")
     first = result.epochs[0]
     if first.per_wheel:
         scored = ", ".join(f"{w['wheel']} {w['scored']}/{w['skipped']}" for w in first.per_wheel)
@@ -75,11 +83,14 @@ def _notes(result: DatasetResult) -> list[str]:
 def render_suite(suite: SuiteResult) -> str:
     label = "best epoch per dataset (ORACLE)" if suite.selection == "oracle" else "fixed epoch"
     lines = [f"MER-UniBench, {label}", f"protocol: {suite.protocol_note}", ""]
-    header = ["dataset", "metric", "score", "epoch", "note"]
-    rows = [[c.title, METRIC_TITLES[c.metric], pct(c.value), "" if c.epoch is None else str(c.epoch),
-             c.reason or ""] for c in suite.row]
+    header = ["dataset", "metric", "score", "epoch"]
+    rows = [[c.title, METRIC_TITLES[c.metric], pct(c.value), "" if c.epoch is None else str(c.epoch)]
+            for c in suite.row]
+    rows.append(["Mean (9 datasets)", "", pct(suite.mean), ""])
+    notes = [c.reason or "" for c in suite.row]
     partial, count = suite.mean_present
-    rows.append(["Mean (9 datasets)", "", pct(suite.mean), "", "" if suite.mean is not None
-                 else f"n/a: {len(suite.row) - count} missing; mean of the {count} present: {pct(partial)}"])
-    lines += _grid(header, rows)
+    notes.append("" if suite.mean is not None else
+                 f"{len(suite.row) - count} missing; mean of the {count} present: {pct(partial)}")
+    grid = _grid(header, rows)
+    lines += [grid[0], grid[1], *(f"{r}  {n}".rstrip() for r, n in zip(grid[2:], notes, strict=True))]
     return "\n".join(lines)

@@ -1,0 +1,54 @@
+"""Shared fixtures: the reference folder (skips with a reason when absent), an isolated per-user cache."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "reference"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    os.environ["HF_HUB_OFFLINE"] = "1"
+
+
+@pytest.fixture(scope="session")
+def reference_dir() -> Path:
+    """../shared/reference beside the checkout: real files of the original release."""
+    if not REFERENCE.is_dir():
+        pytest.skip(f"reference data not found at {REFERENCE} (it is present in CI and beside developer "
+                    "checkouts; a fresh clone elsewhere has none)")
+    return REFERENCE
+
+
+@pytest.fixture(scope="session")
+def wheel_dir(reference_dir: Path) -> Path:
+    return reference_dir / "emotion_wheel"
+
+
+@pytest.fixture(scope="session")
+def _session_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("affectgpt-cache")
+
+
+@pytest.fixture(autouse=True)
+def isolated_cache(_session_cache: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test uses a private cache folder (shared within the session so wheels compile once)."""
+    monkeypatch.setenv("AFFECTGPT_CACHE_DIR", str(_session_cache))
+    for name in ("AFFECTGPT_WHEEL_DIR", "AFFECTGPT_WHEELS_BASE_URL", "XDG_CACHE_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    return _session_cache
+
+
+def write_csv(path: Path, header: str, rows: list[tuple[str, str]]) -> Path:
+    """A name,value CSV written with the csv module (quoting handled)."""
+    import csv
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header.split(","))
+        writer.writerows(rows)
+    return path
