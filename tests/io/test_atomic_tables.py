@@ -20,6 +20,16 @@ def test_atomic_write_replaces_whole_file(tmp_path):
     assert [p.name for p in target.parent.iterdir()] == ["a.txt"]
 
 
+def test_atomic_write_gives_the_usual_file_mode(tmp_path):
+    import os
+
+    target = tmp_path / "a.txt"
+    write_text(target, "x")
+    mask = os.umask(0o022)
+    os.umask(mask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~mask
+
+
 def test_atomic_write_failure_keeps_old_content_and_leaves_no_temp(tmp_path):
     target = tmp_path / "a.txt"
     target.write_text("old")

@@ -9,11 +9,17 @@ from typing import Any
 
 from affectgpt.bench import metrics
 from affectgpt.bench.datasets import DATASETS, DatasetSpec
-from affectgpt.bench.inputs import align, find_prediction_files, load_ground_truth, read_predictions
+from affectgpt.bench.inputs import (
+    align,
+    find_label_file,
+    find_prediction_files,
+    load_ground_truth,
+    read_predictions,
+)
 from affectgpt.bench.labels import parse_label_list, parse_sentiment
 from affectgpt.bench.protocol import ResolvedProtocol
 from affectgpt.bench.results import DatasetResult, EpochResult, RowCell, SuiteResult, Summary
-from affectgpt.errors import AffectGPTError, InputError
+from affectgpt.errors import InputError
 from affectgpt.lexicon.wheelmaps import WheelMaps
 
 TOP_UNKNOWN = 10
@@ -146,16 +152,11 @@ def score_suite(predictions_root: str | Path, labels_root: str | Path, protocol:
         cell_reason = None
         if not (predictions_root / spec.key).is_dir():
             cell_reason = "no predictions"
-        elif not (labels_root / spec.key).exists():
+        elif not _has_labels(labels_root / spec.key, spec):
             cell_reason = "no labels"
         else:
-            try:
-                results[spec.key] = score_dataset(spec, predictions_root / spec.key, labels_root / spec.key,
-                                                  protocol, epoch=epoch, allow_missing=allow_missing)
-            except AffectGPTError as exc:
-                if not _is_absent_labels(exc, labels_root / spec.key):
-                    raise
-                cell_reason = "no labels"
+            results[spec.key] = score_dataset(spec, predictions_root / spec.key, labels_root / spec.key,
+                                              protocol, epoch=epoch, allow_missing=allow_missing)
         result = results.get(spec.key)
         summary = result.headline if result else None
         if result is not None and result.n_labels != spec.size:
@@ -171,6 +172,12 @@ def score_suite(predictions_root: str | Path, labels_root: str | Path, protocol:
                        results, tuple(row))
 
 
-def _is_absent_labels(exc: AffectGPTError, folder: Path) -> bool:
+def _has_labels(folder: Path, spec: DatasetSpec) -> bool:
     """A labels folder without any label file (like mer2024 in the public release) is n/a, not an error."""
-    return isinstance(exc, InputError) and exc.path == str(folder) and exc.what.startswith("no label file")
+    if not folder.exists():
+        return False
+    try:
+        find_label_file(folder, spec)
+    except InputError:
+        return False
+    return True
