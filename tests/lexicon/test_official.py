@@ -62,6 +62,13 @@ def test_edited_files_get_a_custom_protocol_id(reference_dir, tmp_path):
     assert "zest" in maps.clusters
 
 
+def test_an_edited_spreadsheet_is_not_taken_for_a_published_version(reference_dir, tmp_path):
+    folder = tmp_path / "wheels"
+    shutil.copytree(reference_dir / "emotion_wheel", folder)
+    shutil.copy(folder / "wheel1.xlsx", folder / "wheel2.xlsx")  # format.csv untouched
+    assert load_official(folder, use_cache=False).protocol.startswith("official-custom-")
+
+
 def test_compiled_cache_is_used_on_the_second_load(reference_dir, isolated_cache, monkeypatch):
     first = load_official(reference_dir / "emotion_wheel")
     assert list((isolated_cache / "compiled").glob("wheels-*.json"))

@@ -16,20 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from affectgpt.errors import InputError
-from affectgpt.lexicon.official import WHEEL_FILES, cache_root
+from affectgpt.lexicon.official import PUBLISHED_SUMS, WHEEL_FILES, cache_root
 
 DEFAULT_BASE_URL = "https://raw.githubusercontent.com/zeroQiaoba/MERTools"
 BASE_URL_ENV = "AFFECTGPT_WHEELS_BASE_URL"
-
-_SHARED_SUMS = {
-    "synonym.xlsx": "23f81f9ab1d2418aaf96775304fb5dc52c62bb5d5ef652a97471d045fc9d2e29",
-    "wheel1.xlsx": "e70485d354b82a7491ff24648273182a5f4f13f92c76e6b3e4f9033f5e6afcc1",
-    "wheel2.xlsx": "acc001e076a8e60440361f58dd8c05ed900c4890c84bb7d8d1df93708a7d9c87",
-    "wheel3.xlsx": "d62f30bf88c17c55876634cd088eacaef98278fc25457474364439872f9dbf83",
-    "wheel4.xlsx": "660260561b7fe15550f3679a01e7c783608ce3403d4c28db0a88520f68d83aea",
-    "wheel5.xlsx": "2dd4595b2cf8e7628ca06a416a8e38ac831614b244f23d1ae613dc34007649f1",
-}
-
 
 @dataclass(frozen=True)
 class WheelRelease:
@@ -47,10 +37,10 @@ class WheelRelease:
 RELEASES: dict[str, WheelRelease] = {
     "2025": WheelRelease(
         "2025", "fb8dda0ebd52281f69affcbec3cc34dfd281f1ba", "MER2025/MER2025_Track23/emotion_wheel",
-        {"format.csv": "ba6de7d61db8e129d1d7ef8a2aae22a9e93a2c2e3e683e6f2735d04455f016f2", **_SHARED_SUMS}),
+        PUBLISHED_SUMS["official-2025"]),
     "2026": WheelRelease(
         "2026", "1052cb82fb05b91f821bd197de5bb123fcc9b0e3", "MER2026/MER2026_Track2/emotion_wheel",
-        {"format.csv": "82234299875465ecf6c196ace42ffbe745baaeea72b5e39de955af36929982a4", **_SHARED_SUMS}),
+        PUBLISHED_SUMS["official-2026"]),
 }
 """Protocol version -> pinned release. 2025 is the version behind the published numbers."""
 

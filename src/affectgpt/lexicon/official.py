@@ -23,11 +23,21 @@ WHEEL_FILES = ("format.csv", "synonym.xlsx", "wheel1.xlsx", "wheel2.xlsx", "whee
 N_WHEELS = 5
 N_SYNONYM_RUNS = 8
 
-# SHA-256 of format.csv identifies the published versions (the other six files are the same in both).
-KNOWN_VERSIONS = {
-    "ba6de7d61db8e129d1d7ef8a2aae22a9e93a2c2e3e683e6f2735d04455f016f2": "official-2025",
-    "82234299875465ecf6c196ace42ffbe745baaeea72b5e39de955af36929982a4": "official-2026",
+_SHARED_SUMS = {
+    "synonym.xlsx": "23f81f9ab1d2418aaf96775304fb5dc52c62bb5d5ef652a97471d045fc9d2e29",
+    "wheel1.xlsx": "e70485d354b82a7491ff24648273182a5f4f13f92c76e6b3e4f9033f5e6afcc1",
+    "wheel2.xlsx": "acc001e076a8e60440361f58dd8c05ed900c4890c84bb7d8d1df93708a7d9c87",
+    "wheel3.xlsx": "d62f30bf88c17c55876634cd088eacaef98278fc25457474364439872f9dbf83",
+    "wheel4.xlsx": "660260561b7fe15550f3679a01e7c783608ce3403d4c28db0a88520f68d83aea",
+    "wheel5.xlsx": "2dd4595b2cf8e7628ca06a416a8e38ac831614b244f23d1ae613dc34007649f1",
 }
+PUBLISHED_SUMS: dict[str, dict[str, str]] = {
+    "official-2025": {"format.csv": "ba6de7d61db8e129d1d7ef8a2aae22a9e93a2c2e3e683e6f2735d04455f016f2",
+                      **_SHARED_SUMS},
+    "official-2026": {"format.csv": "82234299875465ecf6c196ace42ffbe745baaeea72b5e39de955af36929982a4",
+                      **_SHARED_SUMS},
+}
+"""Protocol id -> SHA-256 of each of the seven files: the published versions, recognised byte for byte."""
 _CACHE_FORMAT = 1
 
 
@@ -61,7 +71,7 @@ def load_official(wheel_dir: str | Path, *, use_cache: bool = True) -> WheelMaps
     files = check_wheel_dir(wheel_dir)
     sums = {name: hashlib.sha256(path.read_bytes()).hexdigest() for name, path in files.items()}
     key = hashlib.sha256(json.dumps(sums, sort_keys=True).encode()).hexdigest()
-    protocol = KNOWN_VERSIONS.get(sums["format.csv"], f"official-custom-{key[:12]}")
+    protocol = next((pid for pid, known in PUBLISHED_SUMS.items() if known == sums), f"official-custom-{key[:12]}")
     cache_file = cache_root() / "compiled" / f"wheels-{key}.json"
     if use_cache:
         cached = _read_cache(cache_file)
