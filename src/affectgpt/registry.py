@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -13,6 +12,8 @@ from affectgpt.errors import InputError
 
 def unknown_name(kind: str, name: str, choices: list[str]) -> InputError:
     """The error for a name that is not in a table, with the closest match as a hint."""
+    import difflib  # only on the error path: keeps start-up light
+
     hint = difflib.get_close_matches(name, choices, n=1)
     fix = f"choose one of {', '.join(choices)}"
     if hint:

@@ -101,7 +101,28 @@ def load_ground_truth(path: str | Path, spec: DatasetSpec) -> dict[str, Any]:
     return {name: _check_label(label_file, spec, name, value) for name, value in raw.items()}
 
 
+_LABEL_CACHE_FORMAT = 1
+
+
 def _read_label_npz(path: Path, spec: DatasetSpec) -> dict[str, Any]:
+    """The test split of an original label file; unpickled once, then served from the per-user cache."""
+    import hashlib
+    import json
+
+    from affectgpt.io.cache import read_entry, write_entry
+
+    source = spec.labels
+    recipe = json.dumps([source.split, source.field, source.classes, source.session])
+    key = hashlib.sha256(path.read_bytes() + recipe.encode()).hexdigest()
+    cached = read_entry("labels", key, _LABEL_CACHE_FORMAT)
+    if isinstance(cached, dict):
+        return cached
+    labels = _unpickle_labels(path, spec)
+    write_entry("labels", key, _LABEL_CACHE_FORMAT, labels)
+    return labels
+
+
+def _unpickle_labels(path: Path, spec: DatasetSpec) -> dict[str, Any]:
     from affectgpt.io.npy import read_npz
 
     source = spec.labels

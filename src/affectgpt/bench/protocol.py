@@ -47,8 +47,8 @@ def resolve_protocol(protocol: str = "auto", wheel_dir: str | Path | None = None
     folder = _find_wheel_dir(protocol, wheel_dir)
     if folder is None:
         if protocol == "auto":
-            return _builtin("no official emotion-wheel files found (--wheel-dir, $AFFECTGPT_WHEEL_DIR or "
-                            "`affectgpt bench fetch-wheels`)")
+            return _builtin("no official emotion-wheel files found: looked at --wheel-dir, "
+                            "$AFFECTGPT_WHEEL_DIR and the `affectgpt bench fetch-wheels` cache")
         version = "2026" if protocol == "official-2026" else "2025"
         raise InputError(f"the {protocol} protocol needs the official emotion-wheel files", field="--wheel-dir",
                          fix=f"run `affectgpt bench fetch-wheels --version {version}`, or pass --wheel-dir / "
@@ -84,5 +84,5 @@ def _builtin(reason: str) -> ResolvedProtocol:
 
     maps = builtin_wheel_maps()
     return ResolvedProtocol(maps, "package data",
-                            f"BUILT-IN protocol {maps.protocol} ({reason}); scores approximate the official "
-                            "protocol, see docs/builtin-protocol.md")
+                            f"BUILT-IN protocol {maps.protocol}, {reason}. Scores approximate the official "
+                            "protocol and are not comparable with published numbers (docs/builtin-protocol.md)")

@@ -96,7 +96,7 @@ def run_score(args: argparse.Namespace) -> int:
 
     spec = get_dataset(args.dataset)
     protocol = resolve_protocol(args.protocol, args.wheel_dir)
-    _announce(protocol)
+    _announce(protocol, args)
     result = score_dataset(spec, args.predictions, args.labels, protocol, epoch=args.epoch,
                            allow_missing=args.allow_missing)
     emit(render(result, args.format), args.output)
@@ -109,15 +109,16 @@ def run_suite(args: argparse.Namespace) -> int:
     from affectgpt.bench.score import score_suite
 
     protocol = resolve_protocol(args.protocol, args.wheel_dir)
-    _announce(protocol)
+    _announce(protocol, args)
     suite = score_suite(args.predictions_root, args.labels_root, protocol, epoch=args.epoch,
                         allow_missing=args.allow_missing)
     emit(render(suite, args.format), args.output)
     return 0
 
 
-def _announce(protocol) -> None:
-    if protocol.is_builtin:
+def _announce(protocol, args: argparse.Namespace) -> None:
+    """Say on stderr that the built-in protocol is in use, unless the table on stdout says it already."""
+    if protocol.is_builtin and (args.output or args.format != "table"):
         note(f"note: {protocol.note}")
 
 

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from affectgpt.errors import InputError
-from affectgpt.lexicon.official import PUBLISHED_SUMS, WHEEL_FILES, cache_root
+from affectgpt.io.cache import cache_root
+from affectgpt.lexicon.official import PUBLISHED_SUMS, WHEEL_FILES
 
 DEFAULT_BASE_URL = "https://raw.githubusercontent.com/zeroQiaoba/MERTools"
 BASE_URL_ENV = "AFFECTGPT_WHEELS_BASE_URL"

@@ -8,14 +8,13 @@ SHA-256 of the seven files: later runs load it in milliseconds.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import hashlib
 import json
-import os
 from pathlib import Path
 
 from affectgpt.errors import InputError
+from affectgpt.io.cache import read_entry, write_entry
 from affectgpt.lexicon.wheelmaps import WheelMaps
 
 WHEEL_FILES = ("format.csv", "synonym.xlsx", "wheel1.xlsx", "wheel2.xlsx", "wheel3.xlsx", "wheel4.xlsx",
@@ -38,16 +37,7 @@ PUBLISHED_SUMS: dict[str, dict[str, str]] = {
                       **_SHARED_SUMS},
 }
 """Protocol id -> SHA-256 of each of the seven files: the published versions, recognised byte for byte."""
-_CACHE_FORMAT = 1
-
-
-def cache_root() -> Path:
-    """The per-user cache folder: $AFFECTGPT_CACHE_DIR, else $XDG_CACHE_HOME/affectgpt, else ~/.cache."""
-    explicit = os.environ.get("AFFECTGPT_CACHE_DIR")
-    if explicit:
-        return Path(explicit)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "affectgpt"
+_CACHE_FORMAT = 2
 
 
 def check_wheel_dir(wheel_dir: str | Path) -> dict[str, Path]:
@@ -72,16 +62,13 @@ def load_official(wheel_dir: str | Path, *, use_cache: bool = True) -> WheelMaps
     sums = {name: hashlib.sha256(path.read_bytes()).hexdigest() for name, path in files.items()}
     key = hashlib.sha256(json.dumps(sums, sort_keys=True).encode()).hexdigest()
     protocol = next((pid for pid, known in PUBLISHED_SUMS.items() if known == sums), f"official-custom-{key[:12]}")
-    cache_file = cache_root() / "compiled" / f"wheels-{key}.json"
-    if use_cache:
-        cached = _read_cache(cache_file)
-        if cached is not None:
-            return WheelMaps(protocol, cached[0], cached[1], sums)
     wheels = tuple(f"wheel{k}" for k in range(1, N_WHEELS + 1))
-    clusters = compile_clusters(files)
-    maps = WheelMaps(protocol, wheels, clusters, sums)
+    cached = read_entry("wheels", key, _CACHE_FORMAT) if use_cache else None
+    if cached is not None:
+        return WheelMaps(protocol, wheels, _decode(cached), sums)
+    maps = WheelMaps(protocol, wheels, compile_clusters(files), sums)
     if use_cache:
-        _write_cache(cache_file, maps)
+        write_entry("wheels", key, _CACHE_FORMAT, _encode(maps))
     return maps
 
 
@@ -203,30 +190,13 @@ def read_wheel(path: Path) -> dict[str, str]:
     return mapping
 
 
-def _read_cache(path: Path) -> tuple[tuple[str, ...], dict[str, tuple[str | None, ...]]] | None:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if data.get("format") != _CACHE_FORMAT:
-        return None
-    names = data["cluster_names"]
-    clusters = {w: tuple(None if i < 0 else names[i] for i in row) for w, row in data["words"].items()}
-    return tuple(data["wheels"]), clusters
-
-
-def _write_cache(path: Path, maps: WheelMaps) -> None:
-    from affectgpt.io.atomic import write_text
-
+def _encode(maps: WheelMaps) -> dict:
     names = sorted({c for row in maps.clusters.values() for c in row if c is not None})
     index = {c: i for i, c in enumerate(names)}
-    data = {
-        "format": _CACHE_FORMAT,
-        "wheels": list(maps.wheels),
-        "sources": dict(maps.sources),
-        "cluster_names": names,
-        "words": {w: [-1 if c is None else index[c] for c in row] for w, row in maps.clusters.items()},
-    }
-    # A read-only cache folder only costs speed, never correctness.
-    with contextlib.suppress(OSError):
-        write_text(path, json.dumps(data, separators=(",", ":"), sort_keys=True))
+    return {"cluster_names": names,
+            "words": {w: [-1 if c is None else index[c] for c in row] for w, row in maps.clusters.items()}}
+
+
+def _decode(payload: dict) -> dict[str, tuple[str | None, ...]]:
+    names = payload["cluster_names"]
+    return {w: tuple(None if i < 0 else names[i] for i in row) for w, row in payload["words"].items()}
