@@ -93,3 +93,17 @@ def test_unknown_npz_layout_names_the_keys(tmp_path):
     np.savez(path, something=np.arange(3))
     with pytest.raises(InputError, match=r"unknown .npz layout \(keys: \['something'\]\)"):
         read_table(path)
+
+
+def test_atomic_write_skips_a_leftover_temp_name(tmp_path, monkeypatch):
+    import itertools
+    import os
+
+    from affectgpt.io import atomic
+
+    monkeypatch.setattr(atomic, "_counter", itertools.count())
+    leftover = tmp_path / f".a.txt.{os.getpid()}.0.tmp"
+    leftover.write_text("from a killed run")
+    write_text(tmp_path / "a.txt", "new")
+    assert (tmp_path / "a.txt").read_text() == "new"
+    assert leftover.read_text() == "from a killed run"
