@@ -232,3 +232,23 @@ def materialize(value: Any) -> Any:
     if isinstance(value, tuple):
         return tuple(materialize(v) for v in value)
     return value
+
+
+def npy_unicode(values: list[str]) -> bytes:
+    """A .npy payload holding `values` as a 1-D unicode array (`<U<width>`), as numpy.save writes it."""
+    width = max((len(v) for v in values), default=1) or 1
+    header = f"{{'descr': '<U{width}', 'fortran_order': False, 'shape': ({len(values)},), }}"
+    # numpy pads the header with spaces so that the data starts on a 64-byte boundary, ending with "\n".
+    total = len(_MAGIC) + 2 + 2 + len(header) + 1
+    header += " " * (-total % 64) + "\n"
+    body = b"".join(v.ljust(width, "\x00").encode("utf-32-le") for v in values)
+    return _MAGIC + b"\x01\x00" + struct.pack("<H", len(header)) + header.encode("latin1") + body
+
+
+def write_npz(path: str | Path, arrays: dict[str, list[str]]) -> None:
+    """Write unicode arrays as an uncompressed .npz (numpy.savez layout), atomically."""
+    from affectgpt.io.atomic import atomic_write
+
+    with atomic_write(path, "wb") as handle, zipfile.ZipFile(handle, "w", zipfile.ZIP_STORED) as archive:
+        for key, values in arrays.items():
+            archive.writestr(f"{key}.npy", npy_unicode(values))

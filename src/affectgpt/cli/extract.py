@@ -1,0 +1,126 @@
+"""`affectgpt extract labels|sentiment`: generated text -> emotion words -> sentiment, offline or with any LLM."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from affectgpt.cli.output import note
+
+EXAMPLES = """examples:
+  affectgpt extract labels --input outputs/mer2023 --output outputs/mer2023          # offline lexicon
+  affectgpt extract labels --input outputs/ovmerdplus --output ov-llm --backend openai \\
+      --base-url http://127.0.0.1:8000/v1 --model Qwen2.5-7B-Instruct
+  affectgpt extract sentiment --input ov-llm --output ov-llm --backend openai \\
+      --base-url http://127.0.0.1:8000/v1 --model Qwen2.5-7B-Instruct
+  affectgpt extract labels --input descriptions.csv --output labels.npz --backend transformers \\
+      --model /models/Qwen2.5-7B-Instruct
+"""
+EXIT_INCOMPLETE = 3
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    extract = subparsers.add_parser("extract", help="free text -> emotion words -> sentiment",
+                                    description="Extraction, the first steps of MER-UniBench scoring.")
+    commands = extract.add_subparsers(dest="extract_command", metavar="<extract command>")
+    commands.required = True
+    for step, text in (("labels", "emotion words from descriptions (-> -openset files)"),
+                       ("sentiment", "positive/negative/neutral from emotion words (-> -openset-sentiment)")):
+        parser = commands.add_parser(step, help=text, epilog=EXAMPLES,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+        _add_options(parser, step)
+        parser.set_defaults(run=run_extract, step=step)
+
+
+def _add_options(parser: argparse.ArgumentParser, step: str) -> None:
+    source = "generated text: CSV/JSONL (name,text) or checkpoint_*.npz (name2reason)" if step == "labels" \
+        else "-openset files (name,openset)"
+    parser.add_argument("--input", required=True, metavar="IN", help=f"a file or a folder of per-epoch {source}")
+    parser.add_argument("--output", required=True, metavar="OUT",
+                        help="output file, or folder for a folder input (may be the input folder)")
+    parser.add_argument("--backend", default="lexicon", help="lexicon (offline, default), openai, transformers")
+    parser.add_argument("--format", choices=("npz", "csv", "jsonl"), default="npz",
+                        help="output format (default npz, the original layout)")
+    parser.add_argument("--force", action="store_true", help="redo outputs that already hold every name")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    llm = parser.add_argument_group("LLM backends (openai, transformers)")
+    llm.add_argument("--model", help="model id on the server (openai) or local model folder (transformers)")
+    llm.add_argument("--base-url", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1")
+    llm.add_argument("--api-key-env", default="OPENAI_API_KEY", help="environment variable holding the API key")
+    llm.add_argument("--concurrency", type=int, default=8, help="requests in flight (openai)")
+    llm.add_argument("--timeout", type=float, default=60.0, help="seconds per request (openai)")
+    llm.add_argument("--retries", type=int, default=5, help="retries on timeouts, 429 and 5xx (openai)")
+    llm.add_argument("--no-repetition-penalty", action="store_true",
+                     help="do not send repetition_penalty (for servers that reject unknown fields)")
+    llm.add_argument("--device", default="auto", help="cpu, cuda, or auto (transformers)")
+    llm.add_argument("--batch-size", type=int, default=8, help="prompts per generate call (transformers)")
+    llm.add_argument("--temperature", type=float, default=0.7)
+    llm.add_argument("--top-p", type=float, default=0.8)
+    llm.add_argument("--repetition-penalty", type=float, default=1.05)
+    llm.add_argument("--max-tokens", type=int, default=512)
+    llm.add_argument("--seed", type=int, help="seed sent with every request (recorded)")
+    llm.add_argument("--prompt", metavar="FILE",
+                     help="your own prompt template with {text} (labels) or {labels} (sentiment)")
+    llm.add_argument("--cache", metavar="FILE", help="answer cache (sqlite; default in the per-user cache)")
+    llm.add_argument("--no-cache", action="store_true", help="ask again even for cached answers")
+
+
+def build_extractor(args: argparse.Namespace):
+    """The extractor the options describe (a thin mapping; the library does the work)."""
+    import os
+
+    from affectgpt.errors import InputError
+    from affectgpt.extract import EXTRACTORS
+
+    factory = EXTRACTORS.get(args.backend)
+    if args.backend == "lexicon":
+        return factory()
+    from affectgpt.extract.prompts import OV_LABELS_V1, SENTIMENT_V1, load_template
+    from affectgpt.llm.base import Sampling
+
+    if not args.model:
+        raise InputError(f"the {args.backend} backend needs --model", field="--model",
+                         fix="name the served model (openai) or a local model folder (transformers)")
+    try:
+        sampling = Sampling(args.temperature, args.top_p, args.repetition_penalty, args.max_tokens, args.seed)
+    except ValueError as exc:
+        raise InputError(str(exc), field="sampling", fix="check --temperature/--top-p/--max-tokens") from exc
+    prompts = {"labels_prompt": OV_LABELS_V1, "sentiment_prompt": SENTIMENT_V1}
+    if args.prompt:
+        key = "labels_prompt" if args.step == "labels" else "sentiment_prompt"
+        prompts[key] = load_template(args.prompt, "text" if args.step == "labels" else "labels")
+    cache = False if args.no_cache else (args.cache or True)
+    common = {"sampling": sampling, "cache": cache, **prompts}
+    if args.backend == "openai":
+        if not args.base_url:
+            raise InputError("the openai backend needs --base-url", field="--base-url",
+                             fix="e.g. --base-url http://127.0.0.1:8000/v1 for a local vLLM server")
+        return factory(base_url=args.base_url, model=args.model, api_key=os.environ.get(args.api_key_env),
+                       concurrency=args.concurrency, timeout=args.timeout, max_retries=args.retries,
+                       send_repetition_penalty=not args.no_repetition_penalty, **common)
+    return factory(model=args.model, device=args.device, batch_size=args.batch_size, **common)
+
+
+def run_extract(args: argparse.Namespace) -> int:
+    from affectgpt.extract.job import plan, run_file
+
+    tasks = plan(args.step, args.input, args.output, args.format)
+    extractor = build_extractor(args)
+    progress = not args.no_progress and sys.stderr.isatty()
+    incomplete = 0
+    for task in tasks:
+        report = run_file(args.step, task, extractor, force=args.force, progress=progress)
+        if report.skipped:
+            note(f"skipped {task.target} (already holds every name; --force redoes it)")
+            continue
+        line = f"{task.target}: {report.ok} ok, {report.malformed} malformed, {report.failed} failed"
+        if report.failed:
+            incomplete += 1
+            line += " -> NOT written; rerun to retry the failed items (answered ones are cached)"
+            for problem in report.problems[:5]:
+                line += f"\n  {problem['name']}: {problem['status']}: {problem['detail']}"
+        note(line)
+    if incomplete:
+        note(f"error: {incomplete} of {len(tasks)} files incomplete")
+        return EXIT_INCOMPLETE
+    return 0

@@ -1,0 +1,187 @@
+"""Resumable extraction over files and folders: generated text -> `-openset` -> `-openset-sentiment` files.
+
+A folder in the original naming is processed file by file: `checkpoint_<E>_loss_<x>.npz` (generated text,
+key `name2reason`) gives `checkpoint_<E>_loss_<x>-openset.npz`, and that gives `...-openset-sentiment.npz`,
+the files `affectgpt bench score` reads. Each output is written atomically once all its items are answered,
+with a provenance sidecar (`<output>.extract.json`: backend, model, prompt, sampling, counts, malformed
+answers). An output that already holds every input name is skipped (unless forced); items answered before a
+crash come from the LLM cache, so a rerun resends nothing that finished. Items that still fail are
+reported and their file is not written.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from affectgpt.bench.inputs import CHECKPOINT_FILE
+from affectgpt.errors import InputError
+from affectgpt.extract.base import Extractor, LabelResult, SentimentResult
+from affectgpt.io.atomic import write_text
+from affectgpt.io.tables import NameTable, read_table
+
+Step = Literal["labels", "sentiment"]
+FORMATS = ("npz", "csv", "jsonl")
+INPUT_KEYS = {"labels": ("text", "description", "reason", "name2reason"),
+              "sentiment": ("openset", "labels", "label")}
+OUTPUT_COLUMN = {"labels": "openset", "sentiment": "sentiment"}
+_SOURCE_KIND = {"labels": "", "sentiment": "-openset"}
+_TARGET_KIND = {"labels": "-openset", "sentiment": "-openset-sentiment"}
+MAX_LISTED = 50
+
+
+@dataclass(frozen=True)
+class FileTask:
+    """One input file and the output file it becomes."""
+
+    source: Path
+    target: Path
+
+
+@dataclass
+class FileReport:
+    """What happened to one file."""
+
+    source: str
+    target: str
+    items: int = 0
+    ok: int = 0
+    malformed: int = 0
+    failed: int = 0
+    skipped: bool = False
+    problems: list[dict[str, str]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def plan(step: Step, source: str | Path, target: str | Path, fmt: str = "npz") -> list[FileTask]:
+    """The files to process: one task for a file, one per matching per-epoch file for a folder."""
+    source, target = Path(source), Path(target)
+    if fmt not in FORMATS:
+        raise InputError(f"unknown output format {fmt!r}", field="--format", fix=f"use one of {FORMATS}")
+    if source.is_file():
+        if target.is_dir():
+            target = target / _target_name(step, source, fmt)
+        return [FileTask(source, target)]
+    if not source.is_dir():
+        raise InputError("input not found", path=source, field="--input", fix="pass a file or a folder")
+    if target.exists() and not target.is_dir():
+        raise InputError("the output must be a folder when the input is one", path=target, field="--output",
+                         fix="pass a folder (it may be the input folder itself)")
+    tasks = [FileTask(p, target / _target_name(step, p, fmt)) for p in sorted(source.iterdir())
+             if (m := CHECKPOINT_FILE.match(p.name)) and m["kind"] == _SOURCE_KIND[step]]
+    if not tasks:
+        wanted = "checkpoint_<E>_loss_<x>" + _SOURCE_KIND[step] + ".npz (or .csv/.jsonl)"
+        raise InputError(f"no input files named {wanted}", path=source, field="--input",
+                         fix="name per-epoch files like the original release, or pass one file")
+    return tasks
+
+
+def _target_name(step: Step, source: Path, fmt: str) -> str:
+    match = CHECKPOINT_FILE.match(source.name)
+    if match and match["kind"] == _SOURCE_KIND[step]:
+        return f"checkpoint_{match['epoch']}_loss_{match['loss']}{_TARGET_KIND[step]}.{fmt}"
+    return f"{source.stem}{_TARGET_KIND[step]}.{fmt}"
+
+
+def run_file(step: Step, task: FileTask, extractor: Extractor, *, force: bool = False,
+             progress: bool = False) -> FileReport:
+    """Extract one file; write its output and sidecar unless some item failed."""
+    table = read_table(task.source, INPUT_KEYS[step])
+    report = FileReport(str(task.source), str(task.target), items=len(table.names))
+    if not force and _complete(task.target, table):
+        report.skipped = True
+        return report
+    values = [str(v) for v in table.values]
+    with _progress(len(values), task.source.name, progress) as bar:
+        call = extractor.labels if step == "labels" else extractor.sentiment
+        results = call(values, on_result=lambda _i, _r: bar.update(1))
+    _tally(report, table.names, results)
+    if report.failed == 0:
+        _write_output(task.target, OUTPUT_COLUMN[step], table.names, [r.answer for r in results])
+        _write_sidecar(task.target, step, extractor, report)
+    return report
+
+
+def run_job(step: Step, source: str | Path, target: str | Path, extractor: Extractor, *, fmt: str = "npz",
+            force: bool = False, progress: bool = False) -> list[FileReport]:
+    """Every file of `plan(step, source, target, fmt)`, one after the other."""
+    return [run_file(step, task, extractor, force=force, progress=progress)
+            for task in plan(step, source, target, fmt)]
+
+
+def _complete(target: Path, table: NameTable) -> bool:
+    if not target.is_file():
+        return False
+    try:
+        done = set(read_table(target).names)
+    except InputError:
+        return False
+    return done.issuperset(table.names)
+
+
+def _tally(report: FileReport, names: Sequence[str], results: Sequence[LabelResult | SentimentResult]) -> None:
+    for name, result in zip(names, results, strict=True):
+        if result.status == "ok":
+            report.ok += 1
+            continue
+        if result.status == "malformed":
+            report.malformed += 1
+        else:
+            report.failed += 1
+        if len(report.problems) < MAX_LISTED:
+            report.problems.append({"name": name, "status": result.status, "answer": result.answer,
+                                    "detail": result.detail})
+
+
+def _write_output(target: Path, column: str, names: Sequence[str], answers: Sequence[str]) -> None:
+    suffix = target.suffix.lower()
+    if suffix == ".npz":
+        from affectgpt.io.npy import write_npz
+
+        write_npz(target, {"filenames": list(names), "fileitems": list(answers)})
+    elif suffix == ".jsonl":
+        write_text(target, "".join(json.dumps({"name": n, column: a}, ensure_ascii=False) + "\n"
+                                   for n, a in zip(names, answers, strict=True)))
+    else:
+        import csv
+        import io
+
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(["name", column])
+        writer.writerows(zip(names, answers, strict=True))
+        write_text(target, buffer.getvalue())
+
+
+def _write_sidecar(target: Path, step: Step, extractor: Extractor, report: FileReport) -> None:
+    describe = getattr(extractor, "describe", None)
+    meta = {"step": step, "extractor": describe() if describe else {"backend": extractor.name},
+            **report.to_json()}
+    write_text(target.with_name(target.name + ".extract.json"), json.dumps(meta, indent=2, ensure_ascii=False))
+
+
+class _progress:
+    """A tqdm bar on stderr when asked for (and a no-op otherwise)."""
+
+    def __init__(self, total: int, desc: str, enabled: bool) -> None:
+        self._bar = None
+        if enabled:
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=total, desc=desc, unit="item", leave=False)
+
+    def __enter__(self) -> _progress:
+        return self
+
+    def update(self, n: int) -> None:
+        if self._bar is not None:
+            self._bar.update(n)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.close()
