@@ -105,3 +105,17 @@ def test_structured_dtype_is_refused_with_a_clear_error(tmp_path):
     np.savez(path, rec=np.zeros(2, dtype=[("a", "i4"), ("b", "f8")]))
     with pytest.raises(InputError, match="unsupported array dtype"):
         read_npz(path)
+
+
+def test_written_npz_is_what_numpy_reads(tmp_path):
+    from affectgpt.io.npy import write_npz
+
+    values = {"filenames": ["a", "bb", "é✓", "𝄞 clef"], "fileitems": ["[happy]", "", "x" * 70, "[]"]}
+    path = tmp_path / "out.npz"
+    write_npz(path, values)
+    loaded = np.load(path)  # no pickle: plain unicode arrays
+    assert {k: loaded[k].tolist() for k in loaded.files} == values
+    assert loaded["fileitems"].dtype == np.dtype("<U70")
+    assert read_npz(path) == values
+    write_npz(path, {"filenames": []})
+    assert np.load(path)["filenames"].shape == (0,)
