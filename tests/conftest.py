@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
 
 REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "reference"
+
+# tests/support holds helpers shared by several test folders (the fake OpenAI-compatible server...).
+sys.path.insert(0, str(Path(__file__).resolve().parent / "support"))
+pytest_plugins = ["llm_server"]
 
 
 def pytest_configure(config: pytest.Config) -> None:

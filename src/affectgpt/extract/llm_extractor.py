@@ -87,9 +87,9 @@ def openai_extractor(*, base_url: str, model: str, api_key: str | None = None, c
                      timeout: float = 60.0, max_retries: int = 5, send_repetition_penalty: bool = True,
                      cache: bool | str | Path = True, **options: Any) -> LLMExtractor:
     """An extractor asking an OpenAI-compatible server (vLLM, Ollama, a hosted API)."""
-    from affectgpt.llm.openai_http import OpenAIChat
+    from affectgpt.llm import BACKENDS
 
-    backend = OpenAIChat(base_url, model, api_key=api_key, concurrency=concurrency, timeout=timeout,
+    backend = BACKENDS.get("openai")(base_url, model, api_key=api_key, concurrency=concurrency, timeout=timeout,
                          max_retries=max_retries, send_repetition_penalty=send_repetition_penalty)
     return LLMExtractor(_cached(backend, cache), **options)
 
@@ -97,7 +97,7 @@ def openai_extractor(*, base_url: str, model: str, api_key: str | None = None, c
 def transformers_extractor(*, model: str, device: str = "auto", batch_size: int = 8,
                            cache: bool | str | Path = True, **options: Any) -> LLMExtractor:
     """An extractor running a local chat model folder with transformers (CPU or GPU)."""
-    from affectgpt.llm.local_hf import TransformersChat
+    from affectgpt.llm import BACKENDS
 
-    backend = TransformersChat(model, device=device, batch_size=batch_size)
+    backend = BACKENDS.get("transformers")(model, device=device, batch_size=batch_size)
     return LLMExtractor(_cached(backend, cache), **options)

@@ -69,7 +69,7 @@ class Completion:
         error: why it failed after retries ("HTTP 500", "timeout", "malformed response: ..."); None if ok.
         model: the model that answered, as the backend reports it.
         seed: the seed used, when known.
-        attempts: how many tries it took.
+        attempts: how many tries it took (0 when served from the cache).
         cached: True when it came from the cache and nothing was sent.
     """
 

@@ -1,0 +1,162 @@
+"""CachedBackend: wrap any chat backend with a persistent sqlite cache, so reruns send only what is missing.
+
+The key is the SHA-256 of a canonical JSON of (backend name, model, request tag, sampling, messages). A hit
+is answered from the file and sends nothing. All misses go to the wrapped backend in one call (so its
+concurrency applies), and each successful completion is committed as soon as it arrives, before the
+caller's `on_result` sees it: a job killed midway loses nothing that finished and repeats nothing on rerun.
+Errors are never stored, so a rerun retries them.
+
+Identical requests within one call are sent once and share the answer, as they would on any rerun.
+
+Concurrency: the file is opened in WAL mode and every write holds a lock, so one process, any threads, is
+safe. Several processes sharing one file will not corrupt it (sqlite locks it), but they may send the
+same request twice; give concurrent jobs their own cache files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from affectgpt.errors import InputError
+from affectgpt.io.cache import cache_root
+from affectgpt.llm.base import ChatBackend, ChatRequest, Completion, OnResult
+
+KEY_VERSION = 1
+"""Part of every key: bump it when the key's recipe changes, so old entries are simply never hit."""
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS completions (
+    key      TEXT PRIMARY KEY,
+    text     TEXT NOT NULL,
+    model    TEXT NOT NULL,
+    seed     INTEGER,
+    attempts INTEGER NOT NULL,
+    backend  TEXT NOT NULL,
+    tag      TEXT NOT NULL,
+    created  REAL NOT NULL
+)
+"""
+
+
+def default_cache_path() -> Path:
+    """cache_root()/llm-cache.sqlite (AFFECTGPT_CACHE_DIR moves it)."""
+    return cache_root() / "llm-cache.sqlite"
+
+
+def request_key(backend_name: str, model: str, request: ChatRequest) -> str:
+    """The cache key of `request` sent to `model` through the backend called `backend_name`."""
+    canonical = {
+        "v": KEY_VERSION,
+        "backend": backend_name,
+        "model": model,
+        "tag": request.tag,
+        "sampling": request.sampling.to_json(),
+        "messages": [[m.role, m.content] for m in request.messages],
+    }
+    text = json.dumps(canonical, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class CachedBackend:
+    """A ChatBackend that answers from a sqlite file when it can and asks `backend` otherwise.
+
+    Args:
+        backend: the backend to wrap; its `name` and `model` are part of every key.
+        path: the sqlite file (created with its folder); default cache_root()/llm-cache.sqlite.
+
+    Raises:
+        InputError: (from `complete`) the cache file cannot be opened or created.
+
+    A hit comes back with cached=True and attempts=0 (nothing was sent), and the model and seed stored with
+    it. `on_result` sees hits first, in order, then misses as the wrapped backend reports them, each after
+    it is committed; it runs in whatever thread the wrapped backend calls it from (the calling thread, for
+    OpenAIChat and TransformersChat).
+    """
+
+    def __init__(self, backend: ChatBackend, path: str | Path | None = None) -> None:
+        self.backend = backend
+        self.path = Path(path) if path is not None else default_cache_path()
+        self._lock = threading.Lock()
+
+    @property
+    def name(self) -> str:
+        return self.backend.name
+
+    @property
+    def model(self) -> str:
+        return self.backend.model
+
+    def __repr__(self) -> str:
+        return f"CachedBackend({self.backend!r}, path={str(self.path)!r})"
+
+    def complete(self, requests: Sequence[ChatRequest], on_result: OnResult | None = None) -> list[Completion]:
+        """Complete every request, from the cache where possible; results are in request order."""
+        keys = [request_key(self.name, self.model, r) for r in requests]
+        results: list[Completion | None] = [None] * len(requests)
+        db = self._connect()
+        try:
+            hits = self._lookup(db, set(keys))
+            waiting: dict[str, list[int]] = {}  # key -> every index that asks it
+            for index, key in enumerate(keys):
+                if key in hits:
+                    results[index] = hits[key]
+                    if on_result is not None:
+                        on_result(index, hits[key])
+                else:
+                    waiting.setdefault(key, []).append(index)
+            misses = list(waiting)
+            if misses:
+                first = [waiting[key][0] for key in misses]
+
+                def store(position: int, completion: Completion) -> None:
+                    key = misses[position]
+                    if completion.ok:
+                        self._store(db, key, requests[first[position]], completion)
+                    for index in waiting[key]:
+                        results[index] = completion
+                        if on_result is not None:
+                            on_result(index, completion)
+
+                self.backend.complete([requests[i] for i in first], store)
+        finally:
+            db.close()
+        return [r for r in results if r is not None]
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # check_same_thread=False: a backend may call on_result from a worker thread; _lock serialises
+            db = sqlite3.connect(self.path, timeout=30.0, check_same_thread=False)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a commit survives a killed process
+            db.execute(_SCHEMA)
+            db.commit()
+        except (OSError, sqlite3.Error) as exc:
+            raise InputError(f"cannot open the LLM cache: {exc}", path=self.path,
+                             fix="make the folder writable, or set AFFECTGPT_CACHE_DIR to another folder") from exc
+        return db
+
+    def _lookup(self, db: sqlite3.Connection, keys: set[str]) -> dict[str, Completion]:
+        found: dict[str, Completion] = {}
+        ordered = sorted(keys)
+        with self._lock:
+            for start in range(0, len(ordered), 500):  # stay under sqlite's bound-parameter limit
+                chunk = ordered[start:start + 500]
+                rows = db.execute(f"SELECT key, text, model, seed FROM completions WHERE key IN "
+                                  f"({','.join('?' * len(chunk))})", chunk)
+                for key, text, model, seed in rows:
+                    found[key] = Completion(text, model=model, seed=seed, attempts=0, cached=True)
+        return found
+
+    def _store(self, db: sqlite3.Connection, key: str, request: ChatRequest, completion: Completion) -> None:
+        row: tuple[Any, ...] = (key, completion.text, completion.model, completion.seed, completion.attempts,
+                                self.name, request.tag, time.time())
+        with self._lock, db:  # one transaction per item: committed before anyone sees the result
+            db.execute("INSERT OR REPLACE INTO completions VALUES (?, ?, ?, ?, ?, ?, ?, ?)", row)

@@ -1,0 +1,170 @@
+"""TransformersChat on the real tiny random-weight Qwen2 checkpoint: properties of generation, not its text."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from affectgpt.errors import InputError
+from affectgpt.llm.base import ChatRequest, Message, Sampling
+
+REFERENCE = Path(__file__).resolve().parents[2].parent / "shared" / "reference"
+TINY_QWEN2 = REFERENCE / "fidelity" / "models" / "tiny-qwen2"
+
+# The shipped tokenizer has no chat template; this is Qwen's layout, reduced, and like Qwen's real
+# template it refuses roles it does not know.
+CHAT_TEMPLATE = (
+    "{% for m in messages %}"
+    "{% if m['role'] not in ['system', 'user', 'assistant'] %}{{ raise_exception('unknown role ' + m['role']) }}"
+    "{% endif %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+GREEDY = Sampling(temperature=0.0, max_tokens=8)
+
+pytest.importorskip("transformers")
+
+
+@pytest.fixture(scope="module")
+def tiny_qwen2() -> Path:
+    if not TINY_QWEN2.is_dir():
+        pytest.skip(f"tiny Qwen2 checkpoint not found at {TINY_QWEN2} (present beside developer checkouts)")
+    return TINY_QWEN2
+
+
+@pytest.fixture(scope="module")
+def chat_model_dir(tiny_qwen2: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A writable copy of the checkpoint whose tokenizer_config.json has a chat template."""
+    folder = tmp_path_factory.mktemp("tiny-qwen2-chat")
+    for source in tiny_qwen2.iterdir():
+        shutil.copyfile(source, folder / source.name)  # copyfile: the originals are read-only
+    config = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf-8"))
+    config["chat_template"] = CHAT_TEMPLATE
+    (folder / "tokenizer_config.json").write_text(json.dumps(config), encoding="utf-8")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def chat(chat_model_dir: Path):
+    import torch
+
+    from affectgpt.llm.local_hf import TransformersChat
+
+    # One thread: a 64-wide model gains nothing from more, and on a busy 2-core machine torch's threads
+    # contend with numpy's spinning BLAS threads (seen: 100x slower generation).
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield TransformersChat(chat_model_dir, device="cpu", batch_size=3)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def ask(*texts: str, sampling: Sampling = GREEDY) -> list[ChatRequest]:
+    return [ChatRequest((Message("system", "name the emotions"), Message("user", t)), sampling) for t in texts]
+
+
+TEXTS = ("she smiled at last", "why would you do that to me", "ok")
+
+
+def test_registry_names_the_class():
+    from affectgpt.llm import BACKENDS
+    from affectgpt.llm.local_hf import TransformersChat
+
+    assert BACKENDS.get("transformers") is TransformersChat
+
+
+@pytest.mark.reference
+def test_greedy_is_deterministic_and_independent_of_batching(chat):
+    once = chat.complete(ask(*TEXTS))
+    again = chat.complete(ask(*TEXTS))
+    chat.batch_size = 1
+    try:
+        alone = chat.complete(ask(*TEXTS))
+    finally:
+        chat.batch_size = 3
+    assert all(c.ok and isinstance(c.text, str) for c in once)
+    assert [c.text for c in once] == [c.text for c in again] == [c.text for c in alone]
+    assert all(c.model == chat.model and c.seed is None and not c.cached for c in once)
+
+
+@pytest.mark.reference
+def test_max_tokens_bounds_the_new_tokens(chat, monkeypatch):
+    new_lengths: list[int] = []
+    generate = chat._model.generate
+
+    def counting_generate(**kwargs):
+        output = generate(**kwargs)
+        new_lengths.append(output.shape[1] - kwargs["input_ids"].shape[1])
+        return output
+
+    monkeypatch.setattr(chat._model, "generate", counting_generate)
+    results = chat.complete(ask(*TEXTS, sampling=Sampling(temperature=0.0, max_tokens=3)))
+    assert all(r.ok for r in results)
+    assert new_lengths and all(0 < n <= 3 for n in new_lengths)
+    # the decoded text holds only new tokens: no trace of the prompt or of special tokens
+    assert not any("name the emotions" in r.text or "<|im_" in r.text for r in results)
+
+
+@pytest.mark.reference
+def test_sampled_generation_with_a_seed_repeats(chat):
+    sampling = Sampling(temperature=0.9, top_p=0.9, max_tokens=8, seed=123)
+    first = chat.complete(ask(*TEXTS, sampling=sampling))
+    second = chat.complete(ask(*TEXTS, sampling=sampling))
+    assert [c.text for c in first] == [c.text for c in second]
+    assert all(c.seed == 123 for c in first)
+
+
+@pytest.mark.reference
+def test_one_bad_item_fails_alone_and_results_keep_order(chat):
+    requests = ask("first", "second")
+    requests.insert(1, ChatRequest((Message("tool", "{}"),), GREEDY))
+    requests.append(ask("other settings", sampling=Sampling(temperature=0.0, max_tokens=2))[0])
+    seen: list[int] = []
+    results = chat.complete(requests, lambda i, c: seen.append(i))
+    assert [r.ok for r in results] == [True, False, True, True]
+    assert "chat template failed" in results[1].error and "unknown role tool" in results[1].error
+    assert results[0].text == chat.complete(ask("first"))[0].text
+    assert sorted(seen) == [0, 1, 2, 3]
+
+
+def test_a_missing_folder_is_an_input_error(tmp_path):
+    from affectgpt.llm.local_hf import TransformersChat
+
+    with pytest.raises(InputError, match="no such model folder") as caught:
+        TransformersChat(tmp_path / "nowhere")
+    assert caught.value.path == str(tmp_path / "nowhere")
+    with pytest.raises(InputError, match=r"config\.json is missing"):
+        TransformersChat(tmp_path)
+
+
+@pytest.mark.reference
+def test_a_tokenizer_without_chat_template_is_an_input_error(tiny_qwen2):
+    from affectgpt.llm.local_hf import TransformersChat
+
+    with pytest.raises(InputError, match="no chat template") as caught:
+        TransformersChat(tiny_qwen2, device="cpu")
+    assert caught.value.field == "chat_template"
+
+
+@pytest.mark.reference
+def test_a_failing_batch_is_retried_item_by_item(chat, monkeypatch):
+    expected = [c.text for c in chat.complete(ask(*TEXTS))]
+    generate = chat._model.generate
+
+    def no_batches(**kwargs):
+        if kwargs["input_ids"].shape[0] > 1:
+            raise RuntimeError("out of memory")
+        return generate(**kwargs)
+
+    monkeypatch.setattr(chat._model, "generate", no_batches)
+    assert [c.text for c in chat.complete(ask(*TEXTS))] == expected
+
+    def always_fails(**kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(chat._model, "generate", always_fails)
+    results = chat.complete(ask(*TEXTS))
+    assert [r.error for r in results] == ["generation failed: RuntimeError: boom"] * 3
