@@ -113,3 +113,27 @@ def test_llm_backend_needs_its_options(tmp_path, capsys):
     assert main(["extract", "labels", "--input", str(outputs), "--output", str(outputs),
                  "--backend", "opneai"]) == 2
     assert "did you mean 'openai'" in capsys.readouterr().err
+
+
+@pytest.mark.reference
+def test_transformers_backend_on_the_tiny_local_model(chat_model_dir, one_torch_thread, tmp_path, capsys):
+    """A random-weight model answers gibberish: the job must finish, keep every answer verbatim, mark the
+    ones that are not bracketed lists as malformed, and write files the scorer reads."""
+    pytest.importorskip("transformers")
+    outputs = _generated(tmp_path / "outputs")
+    args = ["extract", "labels", "--input", str(outputs), "--output", str(outputs), "--backend", "transformers",
+            "--model", str(chat_model_dir), "--device", "cpu", "--temperature", "0", "--max-tokens", "6",
+            "--cache", str(tmp_path / "c.sqlite"), "--no-progress"]
+    assert main(args) == 0
+    meta = json.loads((outputs / "checkpoint_000030_loss_0.602-openset.npz.extract.json").read_text())
+    assert meta["items"] == 3 and meta["ok"] + meta["malformed"] == 3 and meta["failed"] == 0
+    assert meta["extractor"]["backend"] == "transformers"
+    assert main(["bench", "score", "--dataset", "mer2023", "--protocol", "builtin", "--predictions",
+                 str(outputs / "checkpoint_000030_loss_0.602-openset.npz"), "--labels",
+                 str(_labels(tmp_path)), "--format", "json", "-o", str(tmp_path / "r.json")]) == 0
+
+
+def _labels(tmp_path):
+    path = tmp_path / "mer_labels.csv"
+    path.write_text("name,label\ns1,happy\ns2,angry\ns3,sad\n")
+    return path

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -11,39 +9,9 @@ import pytest
 from affectgpt.errors import InputError
 from affectgpt.llm.base import ChatRequest, Message, Sampling
 
-REFERENCE = Path(__file__).resolve().parents[2].parent / "shared" / "reference"
-TINY_QWEN2 = REFERENCE / "fidelity" / "models" / "tiny-qwen2"
-
-# The shipped tokenizer has no chat template; this is Qwen's layout, reduced, and like Qwen's real
-# template it refuses roles it does not know.
-CHAT_TEMPLATE = (
-    "{% for m in messages %}"
-    "{% if m['role'] not in ['system', 'user', 'assistant'] %}{{ raise_exception('unknown role ' + m['role']) }}"
-    "{% endif %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
-    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-)
 GREEDY = Sampling(temperature=0.0, max_tokens=8)
 
 pytest.importorskip("transformers")
-
-
-@pytest.fixture(scope="module")
-def tiny_qwen2() -> Path:
-    if not TINY_QWEN2.is_dir():
-        pytest.skip(f"tiny Qwen2 checkpoint not found at {TINY_QWEN2} (present beside developer checkouts)")
-    return TINY_QWEN2
-
-
-@pytest.fixture(scope="module")
-def chat_model_dir(tiny_qwen2: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A writable copy of the checkpoint whose tokenizer_config.json has a chat template."""
-    folder = tmp_path_factory.mktemp("tiny-qwen2-chat")
-    for source in tiny_qwen2.iterdir():
-        shutil.copyfile(source, folder / source.name)  # copyfile: the originals are read-only
-    config = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf-8"))
-    config["chat_template"] = CHAT_TEMPLATE
-    (folder / "tokenizer_config.json").write_text(json.dumps(config), encoding="utf-8")
-    return folder
 
 
 @pytest.fixture(scope="module")
