@@ -38,3 +38,20 @@ def test_import_affectgpt_has_no_side_effects():
     code = "import sys, affectgpt; print(sorted(m for m in sys.modules if m.startswith('affectgpt')))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "['affectgpt']"
+
+
+def test_offline_extraction_imports_no_http_client_and_no_torch(tmp_path):
+    texts = tmp_path / "t.csv"
+    texts.write_text("name,text\na,The character's emotional state is happy.\n")
+    code = f"""
+import sys
+from affectgpt.cli import main
+assert main(["extract", "labels", "--input", {str(texts)!r}, "--output", {str(tmp_path / "o.csv")!r},
+             "--format", "csv", "--no-progress"]) == 0
+heavy = sorted(m for m in ("torch", "transformers", "httpx", "numpy", "sqlite3") if m in sys.modules)
+print("HEAVY", heavy)
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "HEAVY []" in result.stdout
+    assert (tmp_path / "o.csv").read_text() == "name,openset\na,[happy]\n"
