@@ -36,6 +36,8 @@ test: lint
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_scoring.py
+	$(BIN)/python benchmarks/bench_extraction.py
+	$(BIN)/python benchmarks/compare_protocols.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
