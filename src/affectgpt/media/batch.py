@@ -1,0 +1,266 @@
+"""Preprocess a folder of clips: parallel workers, one safe cache file per clip, a failures report.
+
+Each clip becomes `<output>/<name>.safetensors` (arrays `frames`, `faces`, `audio`, `audio_clips`; metadata:
+subtitle, flags, timings, frame times, duration, source), written atomically, so a killed batch loses at most
+the clips in flight and a rerun skips every clip already cached. A clip that cannot be read is listed in
+`<output>/failures.json` (file and reason) and the batch goes on. `--faces-npy DIR` also writes each face
+track as `DIR/<name>.npy` ([T, H, W, 3] uint8, RGB), the layout of the original `openface_face/` folder
+(which was BGR).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from affectgpt.errors import InputError
+from affectgpt.io.atomic import write_bytes, write_text
+
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".flv", ".m4v", ".mpg", ".mpeg", ".wmv", ".ts")
+AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".m4a", ".ogg", ".aac")
+CACHE_FORMAT = "affectgpt-clip/1"
+ARRAYS = ("frames", "faces", "audio", "audio_clips")
+
+
+@dataclass(frozen=True)
+class ClipOptions:
+    """How each clip is read (the arguments of media.load_clip, plus where subtitles and audio come from).
+
+    Attributes:
+        n_frames, size, resize, faces: as in load_clip.
+        subtitles: a CSV (name, chinese, english) to take each clip's subtitle from.
+        subtitle_column: which column of that CSV.
+        audio_dir: a folder of separate audio files named like the videos (<name>.wav ...).
+        asr_model: a local faster-whisper model folder: transcribe clips that have no subtitle.
+        faces_npy: also write each face track as <faces_npy>/<name>.npy (original openface_face layout, RGB).
+    """
+
+    n_frames: int = 8
+    size: int = 224
+    resize: str = "stretch"
+    faces: bool = True
+    subtitles: str | None = None
+    subtitle_column: str = "english"
+    audio_dir: str | None = None
+    asr_model: str | None = None
+    faces_npy: str | None = None
+
+
+@dataclass
+class BatchReport:
+    """What a batch did: clips written, skipped (already cached) and failed (with reasons)."""
+
+    output: str
+    written: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failures: list[dict[str, str]] = field(default_factory=list)
+    flags: dict[str, int] = field(default_factory=dict)
+
+
+def find_videos(inputs: Sequence[str | Path]) -> list[Path]:
+    """Video files among `inputs` (files, or folders searched one level deep), sorted, without duplicates."""
+    found: dict[Path, None] = {}
+    for item in map(Path, inputs):
+        if item.is_dir():
+            for path in sorted(item.iterdir()):
+                if path.suffix.lower() in VIDEO_SUFFIXES and path.is_file():
+                    found[path] = None
+        elif item.is_file():
+            found[item] = None
+        else:
+            raise InputError("input not found", path=item, fix="pass video files or folders holding them")
+    if not found:
+        raise InputError("no video files found", path=", ".join(map(str, inputs)),
+                         fix=f"the suffixes looked for are {', '.join(VIDEO_SUFFIXES)}")
+    names: dict[str, Path] = {}
+    for path in found:
+        if path.stem in names:
+            raise InputError(f"two videos share the name {path.stem!r}: {names[path.stem]} and {path}",
+                             field="name", fix="clip names (file stems) must be unique in one batch")
+        names[path.stem] = path
+    return list(found)
+
+
+def cache_file(output: str | Path, name: str) -> Path:
+    return Path(output) / f"{name}.safetensors"
+
+
+def save_clip(clip: Any, path: str | Path) -> None:
+    """Write a Clip as safetensors (no pickle anywhere), atomically."""
+    from safetensors.numpy import save
+
+    metadata = {"format": CACHE_FORMAT, "name": clip.name, "source": clip.source, "subtitle": clip.subtitle,
+                "flags": json.dumps(sorted(clip.flags)), "timings": json.dumps(clip.timings),
+                "frame_times": json.dumps(list(clip.frame_times)), "duration": repr(float(clip.duration))}
+    write_bytes(path, save({k: getattr(clip, k) for k in ARRAYS}, metadata=metadata))
+
+
+def load_cached_clip(path: str | Path) -> Any:
+    """A Clip read back from its cache file."""
+    from safetensors import safe_open
+
+    from affectgpt.media.clip import Clip
+
+    path = Path(path)
+    try:
+        with safe_open(str(path), framework="numpy") as handle:
+            meta = handle.metadata() or {}
+            arrays = {k: handle.get_tensor(k) for k in ARRAYS}
+    except Exception as exc:  # safetensors raises its own error types for truncated/corrupt files
+        raise InputError(f"not a readable clip cache file ({exc})", path=path,
+                         fix="delete it and preprocess again") from exc
+    if meta.get("format") != CACHE_FORMAT:
+        raise InputError(f"unknown cache format {meta.get('format')!r}", path=path, field="format",
+                         fix="preprocess the clip again with this version")
+    return Clip(name=meta["name"], source=meta["source"], subtitle=meta["subtitle"],
+                flags=frozenset(json.loads(meta["flags"])), timings=json.loads(meta["timings"]),
+                frame_times=tuple(json.loads(meta["frame_times"])), duration=float(meta["duration"]), **arrays)
+
+
+def preprocess(inputs: Sequence[str | Path], output: str | Path, options: ClipOptions = ClipOptions(), *,
+               workers: int = 1, force: bool = False,
+               on_done: Callable[[str, str], None] | None = None) -> BatchReport:
+    """Turn every video among `inputs` into a cache file in `output`; failures are reported, not raised.
+
+    Args:
+        inputs: video files or folders of them.
+        output: the cache folder (created).
+        options: how clips are read.
+        workers: processes working in parallel (1: in this process).
+        force: redo clips that are already cached.
+        on_done: called with (clip name, "written" | "skipped" | "failed") as each clip finishes.
+    """
+    videos = find_videos(inputs)
+    output = Path(output)
+    output.mkdir(parents=True, exist_ok=True)
+    report = BatchReport(str(output))
+    todo = []
+    for video in videos:
+        if not force and cache_file(output, video.stem).is_file():
+            report.skipped.append(video.stem)
+            if on_done:
+                on_done(video.stem, "skipped")
+        else:
+            todo.append(str(video))
+    for name, outcome in _run(todo, str(output), options, workers):
+        _record(report, name, outcome)
+        if on_done:
+            on_done(name, "failed" if "reason" in outcome else "written")
+    report.failures.sort(key=lambda f: f["file"])
+    write_text(output / "failures.json", json.dumps({"failures": report.failures}, indent=2, ensure_ascii=False))
+    return report
+
+
+def _record(report: BatchReport, name: str, outcome: dict[str, Any]) -> None:
+    if "reason" in outcome:
+        report.failures.append({"file": outcome["file"], "reason": outcome["reason"]})
+        return
+    report.written.append(name)
+    for flag in outcome["flags"]:
+        report.flags[flag] = report.flags.get(flag, 0) + 1
+
+
+def _run(videos: list[str], output: str, options: ClipOptions, workers: int) -> Iterable[tuple[str, dict]]:
+    if workers <= 1 or len(videos) <= 1:
+        _init_worker()
+        for video in videos:
+            yield Path(video).stem, process_one(video, output, options)
+        return
+    with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker) as pool:
+        futures = {pool.submit(process_one, video, output, options): video for video in videos}
+        for future in as_completed(futures):
+            yield Path(futures[future]).stem, future.result()
+
+
+def _init_worker() -> None:
+    """One thread per worker process for OpenCV and BLAS: the parallelism is across clips."""
+    for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(variable, "1")
+    try:
+        import cv2
+
+        cv2.setNumThreads(1)
+    except ImportError:
+        pass
+
+
+def process_one(video: str, output: str, options: ClipOptions) -> dict[str, Any]:
+    """Read one clip and write its cache file; any failure becomes {"file", "reason"} (the batch goes on)."""
+    try:
+        clip = _load(Path(video), options)
+        save_clip(clip, cache_file(output, clip.name))
+        if options.faces_npy:
+            _write_npy(Path(options.faces_npy) / f"{clip.name}.npy", clip.faces)
+        return {"flags": sorted(clip.flags), "timings": clip.timings}
+    except InputError as exc:
+        return {"file": video, "reason": exc.what + (f". Fix: {exc.fix}" if exc.fix else "")}
+    except Exception as exc:  # a decoder crash on one odd file must not stop the batch
+        return {"file": video, "reason": f"{type(exc).__name__}: {exc}"}
+
+
+def _load(video: Path, options: ClipOptions) -> Any:
+    from dataclasses import replace
+
+    from affectgpt.media.clip import load_clip
+
+    subtitle = _subtitle(video.stem, options)
+    clip = load_clip(video, audio=_audio_file(video.stem, options), subtitle=subtitle or "",
+                     n_frames=options.n_frames, size=options.size, resize=options.resize, faces=options.faces)
+    if subtitle is None and options.asr_model:
+        from affectgpt.media.subtitles import transcribe
+
+        text = transcribe(clip.audio, 16000, model_dir=options.asr_model)
+        return replace(clip, subtitle=text, flags=clip.flags | {"subtitle_asr"})
+    if subtitle is None and options.subtitles:
+        return replace(clip, flags=clip.flags | {"no_subtitle"})
+    return clip
+
+
+def _subtitle(name: str, options: ClipOptions) -> str | None:
+    if not options.subtitles:
+        return None
+    from affectgpt.media.subtitles import subtitle_for
+
+    return subtitle_for(name, _table(options.subtitles, options.subtitle_column))
+
+
+_TABLES: dict[tuple[str, str], dict[str, str]] = {}
+
+
+def _table(path: str, column: str) -> dict[str, str]:
+    """The subtitle CSV, read once per process."""
+    from affectgpt.media.subtitles import read_subtitle_table
+
+    key = (path, column)
+    if key not in _TABLES:
+        _TABLES[key] = read_subtitle_table(path, column=column)
+    return _TABLES[key]
+
+
+def _audio_file(name: str, options: ClipOptions) -> Path | None:
+    if not options.audio_dir:
+        return None
+    for suffix in AUDIO_SUFFIXES:
+        candidate = Path(options.audio_dir) / f"{name}{suffix}"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _write_npy(path: Path, array: Any) -> None:
+    import io
+
+    import numpy as np
+
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    write_bytes(path, buffer.getvalue())
+
+
+def report_json(report: BatchReport) -> str:
+    return json.dumps(asdict(report), indent=2, ensure_ascii=False)
