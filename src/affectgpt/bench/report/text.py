@@ -62,9 +62,8 @@ def _notes(result: DatasetResult) -> list[str]:
     if first.per_wheel:
         scored = ", ".join(f"{w['wheel']} {w['scored']}/{w['skipped']}" for w in first.per_wheel)
         lines.append(f"samples scored/skipped per wheel (ground truth that maps to nothing is skipped): {scored}")
-    shown = result.fixed or next(e for e in result.epochs if e.epoch == best.epoch and e.source == best.source)
-    shown_epoch = next(e for e in result.epochs if e.source == shown.source)
-    d = shown_epoch.diagnostics
+    shown = result.headline.source  # diagnostics of the epoch the summary shows
+    d = next(e for e in result.epochs if e.source == shown).diagnostics
     if d.get("top_unknown"):
         words = ", ".join(f"{w} ({c})" for w, c in d["top_unknown"])
         lines.append(f"most frequent predicted words unknown to the protocol (dropped): {words}")
