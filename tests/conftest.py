@@ -12,7 +12,7 @@ REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "reference"
 
 # tests/support holds helpers shared by several test folders (the fake OpenAI-compatible server...).
 sys.path.insert(0, str(Path(__file__).resolve().parent / "support"))
-pytest_plugins = ["llm_server", "tiny_models"]
+pytest_plugins = ["llm_server", "tiny_models", "media_clips"]
 
 
 def pytest_configure(config: pytest.Config) -> None:
