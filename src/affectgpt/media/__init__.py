@@ -13,6 +13,10 @@ __all__ = ["Clip", "load_clip"]
 
 def __getattr__(name: str) -> Any:  # lazy: importing affectgpt.media loads no PyAV, OpenCV or numpy
     if name in __all__:
+        from affectgpt.extras import require
+
+        for module in ("numpy", "av", "cv2", "soxr"):  # one clear message when the extra is missing
+            require(module, extra="media")
         from affectgpt.media import clip
 
         return getattr(clip, name)

@@ -104,7 +104,7 @@ def load_cached_clip(path: str | Path) -> Any:
     """A Clip read back from its cache file."""
     from safetensors import safe_open
 
-    from affectgpt.media.clip import Clip
+    from affectgpt.media import Clip
 
     path = Path(path)
     try:
@@ -206,7 +206,7 @@ def process_one(video: str, output: str, options: ClipOptions) -> dict[str, Any]
 def _load(video: Path, options: ClipOptions) -> Any:
     from dataclasses import replace
 
-    from affectgpt.media.clip import load_clip
+    from affectgpt.media import load_clip
 
     subtitle = _subtitle(video.stem, options)
     clip = load_clip(video, audio=_audio_file(video.stem, options), subtitle=subtitle or "",
