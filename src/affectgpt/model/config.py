@@ -23,6 +23,16 @@ QWEN25_7B = {"model_type": "qwen2", "hidden_size": 3584, "intermediate_size": 18
              "num_attention_heads": 28, "num_key_value_heads": 4, "vocab_size": 152064,
              "max_position_embeddings": 32768, "rms_norm_eps": 1e-6, "rope_theta": 1000000.0,
              "tie_word_embeddings": False}
+# The encoders' architectures, for the same purpose (public facts of the released checkpoints).
+CLIP_VIT_L14 = {"model_type": "clip", "text_config": {"hidden_size": 768, "intermediate_size": 3072,
+                                                      "num_hidden_layers": 12, "num_attention_heads": 12},
+                "vision_config": {"hidden_size": 1024, "intermediate_size": 4096, "num_hidden_layers": 24,
+                                  "num_attention_heads": 16, "patch_size": 14, "image_size": 224},
+                "projection_dim": 768}
+HUBERT_LARGE = {"model_type": "hubert", "hidden_size": 1024, "intermediate_size": 4096, "num_hidden_layers": 24,
+                "num_attention_heads": 16, "feat_extract_norm": "layer", "do_stable_layer_norm": True,
+                "conv_bias": True, "conv_dim": [512] * 7, "conv_stride": [5, 2, 2, 2, 2, 2, 2],
+                "conv_kernel": [10, 3, 3, 3, 3, 2, 2]}
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +59,8 @@ class ModelConfig:
         max_length: prompt and target are each right-truncated to this many tokens.
         hubert_normalization: "sample" (default: each sample's 8 clips normalised together, as at inference)
             or "batch" (the original training code: one mean/variance over the whole batch).
-        llm_config: for building the LLM without its files (meta device, summaries): a transformers config dict.
+        llm_config, visual_config, audio_config: for building the models without their files (meta device,
+            summaries): transformers config dicts.
     """
 
     llm: str = "Qwen/Qwen2.5-7B-Instruct"
@@ -84,6 +95,8 @@ class ModelConfig:
     max_length: int = 1024
     hubert_normalization: str = "sample"
     llm_config: dict[str, Any] | None = field(default=None, compare=False, hash=False)
+    visual_config: dict[str, Any] | None = field(default=None, compare=False, hash=False)
+    audio_config: dict[str, Any] | None = field(default=None, compare=False, hash=False)
 
     def __post_init__(self) -> None:
         checks = [("visual_input", self.visual_input, VISUAL_INPUTS), ("video_pooling", self.video_pooling, POOLINGS),
@@ -136,7 +149,7 @@ class ModelConfig:
         return cls(**values)
 
 
-_RELEASED = ModelConfig(llm_config=QWEN25_7B)
+_RELEASED = ModelConfig(llm_config=QWEN25_7B, visual_config=CLIP_VIT_L14, audio_config=HUBERT_LARGE)
 
 PRESETS: dict[str, ModelConfig] = {
     "released": _RELEASED,

@@ -1,0 +1,151 @@
+"""Checkpoints: our format (safetensors + JSON config) and import of the original AffectGPT `.pth` files.
+
+Our format is a folder: `model.safetensors` (the trainable weights only: poolers, pre-fusion, LoRA) and
+`config.json` (the ModelConfig and where the frozen base models come from), so `load` needs nothing else.
+Original checkpoints (`checkpoint_<epoch>_loss_<x>.pth`, `torch.save({"model": state_dict})`) are read with
+`torch.load(weights_only=True)` (never arbitrary pickled objects) and mapped through model/keymap.py; every
+key that cannot be placed is reported, and a checkpoint of another configuration is refused with the keys and
+shapes that disagree.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from affectgpt.errors import InputError
+from affectgpt.extras import require
+
+WEIGHTS = "model.safetensors"
+CONFIG = "config.json"
+FORMAT = "affectgpt-checkpoint/1"
+
+
+@dataclass
+class ImportReport:
+    """What an import placed, skipped (with reasons) and left unset."""
+
+    loaded: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+
+
+def read_original_state(path: str | Path) -> dict[str, Any]:
+    """The tensors of an original checkpoint (.pth with key "model", or .safetensors)."""
+    torch = require("torch", extra="model")
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("checkpoint not found", path=path, fix="check the path")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(str(path))
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # weights_only refuses anything but tensors and plain containers
+        raise InputError(f"not a plain tensor checkpoint ({type(exc).__name__}: {exc})", path=path,
+                         fix="only checkpoints of tensors are loaded (torch.load weights_only=True)") from exc
+    state = data.get("model", data) if isinstance(data, dict) else None
+    if not isinstance(state, dict):
+        raise InputError("no state dict in the checkpoint", path=path, field="model",
+                         fix="pass an original AffectGPT checkpoint ({'model': state_dict})")
+    return state
+
+
+def import_original(model: Any, state: dict[str, Any], *, source: str = "<checkpoint>") -> ImportReport:
+    """Copy an original checkpoint's weights into `model` (an AffectGPT); report what could not be placed.
+
+    Raises:
+        InputError: a shape that does not match (a checkpoint of another configuration), or trainable weights
+            of this model that the checkpoint does not hold.
+    """
+    from affectgpt.model.keymap import map_key
+
+    torch = require("torch", extra="model")
+    ours = model.state_dict()
+    report = ImportReport()
+    updates = {}
+    for key, tensor in state.items():
+        target, reason = map_key(key)
+        if target is not None:
+            target = _our_llm_key(target, ours)
+        if target is None or target not in ours:
+            report.skipped.append((key, reason or "no parameter of this model takes it"))
+            continue
+        if tuple(ours[target].shape) != tuple(tensor.shape):
+            raise InputError(f"{key} has shape {list(tensor.shape)} but this model's {target} is "
+                             f"{list(ours[target].shape)}: the checkpoint is for another configuration",
+                             path=source, field=key, fix="build the model with the checkpoint's config "
+                                                         "(pooling, fusion, tokens, LoRA rank, LLM width)")
+        updates[target] = tensor.to(ours[target].dtype)
+        report.loaded.append(key)
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    report.missing = sorted(trainable - set(updates))
+    if report.missing:
+        shown = ", ".join(report.missing[:5])
+        raise InputError(f"the checkpoint holds no weights for {len(report.missing)} trainable parameters "
+                         f"of this model ({shown}...)", path=source, field="model",
+                         fix="the checkpoint is for another configuration; check pooling/fusion/modalities")
+    with torch.no_grad():
+        for target, tensor in updates.items():
+            ours[target].copy_(tensor)
+    return report
+
+
+def _our_llm_key(target: str, ours: dict[str, Any]) -> str | None:
+    """The keymap names LoRA weights `llm.<module>...`; peft nests the LLM as `llm.base_model.model.<module>`."""
+    if target in ours or not target.startswith("llm."):
+        return target
+    nested = "llm.base_model.model." + target[len("llm."):]
+    return nested if nested in ours else target
+
+
+def save(model: Any, folder: str | Path, *, base: dict[str, str] | None = None) -> Path:
+    """Write our checkpoint folder: trainable weights (safetensors) + config (JSON), atomically per file."""
+    from safetensors.torch import save as save_tensors
+
+    from affectgpt.io.atomic import write_bytes, write_text
+
+    folder = Path(folder)
+    tensors = {k: v.detach().cpu().contiguous() for k, v in model.trainable_state_dict().items()}
+    write_bytes(folder / WEIGHTS, save_tensors(tensors, metadata={"format": FORMAT}))
+    meta = {"format": FORMAT, "config": model.cfg.to_json(), "base": base or {}}
+    write_text(folder / CONFIG, json.dumps(meta, indent=2))
+    return folder
+
+
+def read_config(folder: str | Path) -> tuple[Any, dict[str, str]]:
+    """The ModelConfig and base-model locations stored in our checkpoint folder."""
+    from affectgpt.model.config import ModelConfig
+
+    path = Path(folder) / CONFIG
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InputError(f"not a readable checkpoint config ({exc})", path=path,
+                         fix="pass a folder written by affectgpt (model.safetensors + config.json)") from exc
+    if meta.get("format") != FORMAT:
+        raise InputError(f"unknown checkpoint format {meta.get('format')!r}", path=path, field="format",
+                         fix="re-save the checkpoint with this version")
+    return ModelConfig.from_json(meta["config"]), meta.get("base", {})
+
+
+def load_weights(model: Any, folder: str | Path) -> None:
+    """Load our checkpoint's trainable weights into `model`; a mismatch names the keys."""
+    from safetensors.torch import load_file
+
+    path = Path(folder) / WEIGHTS
+    if not path.is_file():
+        raise InputError("no model.safetensors in the checkpoint folder", path=folder, fix="check the path")
+    tensors = load_file(str(path))
+    expected = model.trainable_state_dict()
+    missing, unexpected = sorted(set(expected) - set(tensors)), sorted(set(tensors) - set(expected))
+    wrong = [k for k in set(expected) & set(tensors) if tuple(expected[k].shape) != tuple(tensors[k].shape)]
+    if missing or unexpected or wrong:
+        detail = "; ".join(f"{label}: {', '.join(keys[:3])}" for label, keys in
+                           (("missing", missing), ("unexpected", unexpected), ("wrong shape", sorted(wrong))) if keys)
+        raise InputError(f"the checkpoint does not fit this model ({detail})", path=path,
+                         fix="load it with the config stored beside it (config.json)")
+    model.load_state_dict(tensors, strict=False)
