@@ -18,6 +18,7 @@ from typing import Any
 from affectgpt.errors import InputError
 from affectgpt.extras import require
 
+LLM_PREFIX = "llm.base_model.model."  # AffectGPT.llm is a peft model: it nests the LM as base_model.model
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
 FORMAT = "affectgpt-checkpoint/1"
@@ -68,9 +69,7 @@ def import_original(model: Any, state: dict[str, Any], *, source: str = "<checkp
     report = ImportReport()
     updates = {}
     for key, tensor in state.items():
-        target, reason = map_key(key)
-        if target is not None:
-            target = _our_llm_key(target, ours)
+        target, reason = map_key(key, llm_prefix=LLM_PREFIX)
         if target is None or target not in ours:
             report.skipped.append((key, reason or "no parameter of this model takes it"))
             continue
@@ -92,14 +91,6 @@ def import_original(model: Any, state: dict[str, Any], *, source: str = "<checkp
         for target, tensor in updates.items():
             ours[target].copy_(tensor)
     return report
-
-
-def _our_llm_key(target: str, ours: dict[str, Any]) -> str | None:
-    """The keymap names LoRA weights `llm.<module>...`; peft nests the LLM as `llm.base_model.model.<module>`."""
-    if target in ours or not target.startswith("llm."):
-        return target
-    nested = "llm.base_model.model." + target[len("llm."):]
-    return nested if nested in ours else target
 
 
 def save(model: Any, folder: str | Path, *, base: dict[str, str] | None = None) -> Path:
