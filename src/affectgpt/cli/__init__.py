@@ -9,7 +9,8 @@ from affectgpt import __version__
 from affectgpt.errors import AffectGPTError
 
 # The command groups; each module has register(subparsers). Imported on use to keep start-up fast.
-GROUPS = ("affectgpt.cli.bench", "affectgpt.cli.extract", "affectgpt.cli.media", "affectgpt.cli.model")
+GROUPS = ("affectgpt.cli.bench", "affectgpt.cli.extract", "affectgpt.cli.media", "affectgpt.cli.model",
+          "affectgpt.cli.infer")
 
 
 def build_parser() -> argparse.ArgumentParser:

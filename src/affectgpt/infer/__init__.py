@@ -1,0 +1,1 @@
+"""Inference: clips -> AffectGPT answers (describe one clip; predict a dataset, resumably)."""

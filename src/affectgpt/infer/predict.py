@@ -1,0 +1,93 @@
+"""A dataset -> one generated-text file per checkpoint, batched and resumable (what `extract` then reads).
+
+Clips come from a folder of `affectgpt preprocess` caches (`<name>.safetensors`) or of video files. Each
+checkpoint folder `<ckpt>` gives `<output>/<ckpt>.npz` holding `filenames` / `fileitems` (unicode arrays, no
+pickle; `affectgpt extract labels` reads them like the original `name2reason` files). Answers are appended to
+`<output>/<ckpt>.partial.jsonl` batch by batch, so a killed run resumes where it stopped; the final file is
+written atomically and the partial file removed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from affectgpt.errors import InputError
+
+
+def clip_sources(folder: str | Path) -> list[tuple[str, Path]]:
+    """(name, path) of every clip in `folder`: preprocess caches if there are any, else video files."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError("clip folder not found", path=folder, fix="pass a folder of clips or preprocess caches")
+    caches = sorted(folder.glob("*.safetensors"))
+    if caches:
+        return [(p.stem, p) for p in caches]
+    from affectgpt.media.batch import find_videos
+
+    return [(p.stem, p) for p in find_videos([folder])]
+
+
+def _load(path: Path, subtitles: dict[str, str]) -> Any:
+    from dataclasses import replace
+
+    if path.suffix == ".safetensors":
+        from affectgpt.media.batch import load_cached_clip
+
+        clip = load_cached_clip(path)
+    else:
+        from affectgpt.media import load_clip
+
+        clip = load_clip(path)
+    if path.stem in subtitles:
+        clip = replace(clip, subtitle=subtitles[path.stem])
+    return clip
+
+
+def _read_partial(path: Path) -> dict[str, str]:
+    done: dict[str, str] = {}
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                row = json.loads(line)
+                done[row["name"]] = row["text"]
+            except (ValueError, KeyError):
+                break  # a line cut by a kill: everything before it is kept, it is redone
+    return done
+
+
+def _batches(items: list[tuple[str, Path]], size: int) -> Iterator[list[tuple[str, Path]]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def predict(model: Any, tokenizer: Any, clips: str | Path, target: str | Path, *, task: str = "description",
+            generation: Any = None, batch_size: int = 4, subtitles: dict[str, str] | None = None,
+            on_batch: Callable[[int], None] | None = None) -> Path:
+    """Answer every clip of `clips` with one model; write `target` (.npz); resume from its partial file."""
+    from affectgpt.infer.describe import Generation, answer
+    from affectgpt.io.npy import write_npz
+
+    target = Path(target)
+    partial = target.with_name(target.stem + ".partial.jsonl")
+    done = _read_partial(partial)
+    todo = [(n, p) for n, p in clip_sources(clips) if n not in done]
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(partial, "a", encoding="utf-8") as log:
+        for group in _batches(todo, max(1, batch_size)):
+            loaded = [_load(path, subtitles or {}) for _, path in group]
+            texts = answer(model, tokenizer, loaded, task=task, generation=generation or Generation())
+            for (name, _), text in zip(group, texts, strict=True):
+                log.write(json.dumps({"name": name, "text": text}, ensure_ascii=False) + "\n")
+                done[name] = text
+            log.flush()
+            os.fsync(log.fileno())
+            if on_batch:
+                on_batch(len(group))
+    names = sorted(done)
+    write_npz(target, {"filenames": names, "fileitems": [done[n] for n in names]})
+    partial.unlink(missing_ok=True)
+    return target

@@ -1,0 +1,116 @@
+"""describe / predict on the tiny fidelity models through our checkpoint format, clips made by the tests."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("peft")
+
+from affectgpt.cli import main  # noqa: E402
+from affectgpt.io.npy import read_npz  # noqa: E402
+
+FIDELITY = Path(os.environ.get("AFFECTGPT_FIDELITY_DIR")
+                or Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "fidelity")
+pytestmark = pytest.mark.reference
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> Iterator[None]:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def checkpoint_dir(tmp_path_factory) -> Path:
+    """Our checkpoint folder for the original `released` fixture checkpoint on the tiny base models."""
+    if not (FIDELITY / "fixtures" / "released").is_dir():
+        pytest.skip(f"fidelity fixtures not found under {FIDELITY}")
+    from affectgpt.model import checkpoint
+    from affectgpt.model.build import build_model, config_from_original
+
+    meta = json.loads((FIDELITY / "fixtures" / "released" / "meta.json").read_text(encoding="utf-8"))
+    models = FIDELITY / "models"
+    cfg = config_from_original(meta["model_cfg"], llm=models / "tiny-qwen2", visual_encoder=models / "tiny-clip",
+                               audio_encoder=models / "tiny-hubert")
+    model, _ = build_model(cfg)
+    checkpoint.import_original(model, checkpoint.read_original_state(FIDELITY / "fixtures" / "released" / "ckpt.pth"))
+    return checkpoint.save(model, tmp_path_factory.mktemp("ckpt") / "checkpoint_000007_loss_0.500")
+
+
+@pytest.fixture(scope="module")
+def caches(tmp_path_factory, square_clip, tone_clip) -> Path:
+    from affectgpt.media.batch import ClipOptions, preprocess
+
+    out = tmp_path_factory.mktemp("caches")
+    report = preprocess([square_clip, tone_clip], out, ClipOptions())
+    assert not report.failures
+    return out
+
+
+def test_batched_left_padded_generation_equals_one_by_one(checkpoint_dir, caches):
+    from dataclasses import replace
+
+    from affectgpt.infer.describe import Generation, answer, load_model
+    from affectgpt.media.batch import cache_file, load_cached_clip
+
+    model, tokenizer = load_model(checkpoint_dir)
+    a = replace(load_cached_clip(cache_file(caches, "square")), subtitle="Hello.")
+    b = replace(load_cached_clip(cache_file(caches, "tone")), subtitle="A much longer subtitle than the other one.")
+    greedy = Generation(max_new_tokens=6)
+    together = answer(model, tokenizer, [a, b], task="labels", generation=greedy)
+    alone = [answer(model, tokenizer, [clip], task="labels", generation=greedy)[0] for clip in (a, b)]
+    assert together == alone
+
+
+def test_describe_command(checkpoint_dir, square_clip, capsys):
+    args = ["describe", str(square_clip), "--model", str(checkpoint_dir), "--subtitle", "Hi.",
+            "--max-new-tokens", "5"]
+    assert main(args) == 0
+    first = capsys.readouterr().out
+    assert main(args) == 0
+    assert capsys.readouterr().out == first  # greedy: the same answer twice
+    assert main([*args, "--sample", "--seed", "3"]) == 0
+    sampled = capsys.readouterr().out
+    assert main([*args, "--sample", "--seed", "3"]) == 0
+    assert capsys.readouterr().out == sampled  # seeded sampling repeats
+
+
+def test_predict_writes_one_file_per_checkpoint_and_resumes(checkpoint_dir, caches, tmp_path, capsys):
+    out = tmp_path / "outputs"
+    partial = out / f"{checkpoint_dir.name}.partial.jsonl"
+    out.mkdir()
+    partial.write_text(json.dumps({"name": "square", "text": "written before a crash"}) + "\n{cut")
+    assert main(["predict", "--clips", str(caches), "--model", str(checkpoint_dir), "--output", str(out),
+                 "--max-new-tokens", "4", "--batch-size", "2"]) == 0
+    target = out / f"{checkpoint_dir.name}.npz"
+    data = read_npz(target)
+    assert data["filenames"] == ["square", "tone"]
+    assert data["fileitems"][0] == "written before a crash"  # resumed: not generated again
+    assert not partial.exists()
+    # the extractor reads it like an original generation file
+    assert main(["extract", "labels", "--input", str(out), "--output", str(out), "--no-progress"]) == 0
+    assert (out / "checkpoint_000007_loss_0.500-openset.npz").is_file()
+
+
+def test_a_model_without_its_base_models_is_a_clear_error(checkpoint_dir, square_clip, tmp_path, capsys):
+    assert main(["describe", str(square_clip), "--model", str(checkpoint_dir), "--llm", str(tmp_path / "nope")]) == 2
+    assert "nope" in capsys.readouterr().err
+    assert main(["describe", str(square_clip), "--model", str(tmp_path)]) == 2
+    assert "config.json" in capsys.readouterr().err
+
+
+def test_stacked_inputs_have_the_model_layout(caches):
+    from affectgpt.media.batch import cache_file, load_cached_clip
+
+    clip = load_cached_clip(cache_file(caches, "square"))
+    assert clip.faces.shape == (8, 224, 224, 3) and clip.audio_clips.shape == (8, 32000)
+    assert np.asarray(clip.faces).dtype == np.uint8
