@@ -114,3 +114,27 @@ def test_stacked_inputs_have_the_model_layout(caches):
     clip = load_cached_clip(cache_file(caches, "square"))
     assert clip.faces.shape == (8, 224, 224, 3) and clip.audio_clips.shape == (8, 32000)
     assert np.asarray(clip.faces).dtype == np.uint8
+
+
+def test_model_import_command_gives_the_same_model(tmp_path, checkpoint_dir, capsys):
+    """Converting the original .pth without loading any base model, then loading it, equals a direct import."""
+    from affectgpt.infer.describe import load_model
+
+    models = FIDELITY / "models"
+    config = tmp_path / "released-tiny.json"
+    meta = json.loads((FIDELITY / "fixtures" / "released" / "meta.json").read_text(encoding="utf-8"))
+    config.write_text(json.dumps({"lora_r": meta["model_cfg"]["lora_r"]}))
+    out = tmp_path / "converted"
+    assert main(["model", "import", str(FIDELITY / "fixtures" / "released" / "ckpt.pth"), "--output", str(out),
+                 "--config", str(config), "--llm", str(models / "tiny-qwen2"), "--visual-encoder",
+                 str(models / "tiny-clip"), "--audio-encoder", str(models / "tiny-hubert")]) == 0
+    assert "not imported: image_llama_proj.weight" in capsys.readouterr().err
+    converted, _ = load_model(out)
+    direct, _ = load_model(checkpoint_dir)
+    for key, value in direct.trainable_state_dict().items():
+        assert torch.equal(value, converted.trainable_state_dict()[key]), key
+    assert main(["model", "import", str(FIDELITY / "fixtures" / "qformer" / "ckpt.pth"), "--output",
+                 str(tmp_path / "bad"), "--config", str(config), "--llm", str(models / "tiny-qwen2"),
+                 "--visual-encoder", str(models / "tiny-clip"), "--audio-encoder", str(models / "tiny-hubert")]) == 2
+    assert "another configuration" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()

@@ -1,4 +1,4 @@
-"""`affectgpt model summary|ls|config`: the AffectGPT configurations and their sizes."""
+"""`affectgpt model summary|ls|config|import`: the AffectGPT configurations, their sizes, original checkpoints."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ EXAMPLES = """examples:
   affectgpt model ls
   affectgpt model summary --config released --device meta
   affectgpt model config released-frame > my-config.json
+  affectgpt model import checkpoint_000060_loss_0.480.pth --output ckpt60 --llm models/Qwen2.5-7B-Instruct
 """
 
 
@@ -26,6 +27,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     summary.set_defaults(run=run_summary)
     ls = commands.add_parser("ls", help="list the preset configurations")
     ls.set_defaults(run=run_ls)
+    convert = commands.add_parser("import", help="an original AffectGPT checkpoint (.pth) -> our checkpoint folder")
+    convert.add_argument("checkpoint", help="checkpoint_<epoch>_loss_<x>.pth (read with weights_only=True)")
+    convert.add_argument("--output", "-o", required=True, metavar="DIR")
+    convert.add_argument("--config", default="released", help="the original's configuration: a preset or JSON")
+    convert.add_argument("--llm", help="base LLM folder or id (its config.json gives the shapes)")
+    convert.add_argument("--visual-encoder", help="CLIP folder or id")
+    convert.add_argument("--audio-encoder", help="HuBERT folder or id")
+    convert.set_defaults(run=run_import)
     config = commands.add_parser("config", help="print a preset as JSON, to edit and pass back with --config")
     config.add_argument("name")
     config.set_defaults(run=run_config)
@@ -52,6 +61,20 @@ def run_summary(args: argparse.Namespace) -> int:
 
     counts = summarize(resolve_config(args.config))
     emit(json.dumps({"config": args.config, **counts}, indent=2), None)
+    return 0
+
+
+def run_import(args: argparse.Namespace) -> int:
+    from affectgpt.cli.output import note
+    from affectgpt.model.build import with_base_models
+    from affectgpt.model.checkpoint import convert_original
+
+    cfg = with_base_models(resolve_config(args.config), llm=args.llm, visual_encoder=args.visual_encoder,
+                           audio_encoder=args.audio_encoder)
+    report = convert_original(args.checkpoint, cfg, args.output)
+    note(f"imported {len(report.loaded)} tensors into {args.output}")
+    for key, reason in report.skipped:
+        note(f"  not imported: {key}: {reason}")
     return 0
 
 

@@ -76,3 +76,33 @@ def config_from_original(model_cfg: dict[str, Any], *, llm: str | Path, visual_e
         values.update(qformer_hidden=qformer["hidden_size"], qformer_heads=qformer["num_attention_heads"],
                       qformer_intermediate=qformer["intermediate_size"], qformer_eps=qformer["layer_norm_eps"])
     return ModelConfig(**{**values, **overrides})
+
+
+def with_base_models(cfg: ModelConfig, *, llm: str | Path | None = None, visual_encoder: str | Path | None = None,
+                     audio_encoder: str | Path | None = None) -> ModelConfig:
+    """`cfg` pointed at other base models; from local folders, the architecture and widths are read from their
+    config.json (no weights are loaded), so shapes can be checked before anything big is read."""
+    import json
+
+    values: dict[str, Any] = {}
+    for key, path in (("llm", llm), ("visual_encoder", visual_encoder), ("audio_encoder", audio_encoder)):
+        if path is None:
+            continue
+        values[key] = str(path)
+        config_file = Path(path) / "config.json"
+        if not config_file.is_file():
+            continue
+        try:
+            data = json.loads(config_file.read_text(encoding="utf-8"))
+        except ValueError as exc:
+            raise InputError(f"not valid JSON ({exc})", path=config_file, fix="check the model folder") from exc
+        if key == "llm":
+            values.update(llm_config=data, llm_dim=int(data["hidden_size"]))
+        elif key == "visual_encoder":
+            values["visual_dim"] = int(data.get("projection_dim", data.get("vision_config", {}).get("hidden_size")))
+        else:
+            values["audio_dim"] = int(data["hidden_size"])
+    merged = replace(cfg, **values)
+    if {"visual_dim", "audio_dim"} & set(values):
+        merged = replace(merged, fusion_dim=max(merged.visual_dim, merged.audio_dim))
+    return merged

@@ -55,8 +55,11 @@ def read_original_state(path: str | Path) -> dict[str, Any]:
     return state
 
 
-def import_original(model: Any, state: dict[str, Any], *, source: str = "<checkpoint>") -> ImportReport:
-    """Copy an original checkpoint's weights into `model` (an AffectGPT); report what could not be placed.
+def plan_import(model: Any, state: dict[str, Any], *,
+                source: str = "<checkpoint>") -> tuple[dict[str, Any], ImportReport]:
+    """Our name -> tensor for every weight of an original checkpoint that `model` takes, and the report.
+
+    `model` may live on the meta device (only names, shapes and dtypes are read).
 
     Raises:
         InputError: a shape that does not match (a checkpoint of another configuration), or trainable weights
@@ -64,46 +67,74 @@ def import_original(model: Any, state: dict[str, Any], *, source: str = "<checkp
     """
     from affectgpt.model.keymap import map_key
 
-    torch = require("torch", extra="model")
-    ours = model.state_dict()
+    params = dict(model.named_parameters())
     report = ImportReport()
     updates = {}
     for key, tensor in state.items():
         target, reason = map_key(key, llm_prefix=LLM_PREFIX)
-        if target is None or target not in ours:
+        if target is None or target not in params:
             report.skipped.append((key, reason or "no parameter of this model takes it"))
             continue
-        if tuple(ours[target].shape) != tuple(tensor.shape):
+        if tuple(params[target].shape) != tuple(tensor.shape):
             raise InputError(f"{key} has shape {list(tensor.shape)} but this model's {target} is "
-                             f"{list(ours[target].shape)}: the checkpoint is for another configuration",
+                             f"{list(params[target].shape)}: the checkpoint is for another configuration",
                              path=source, field=key, fix="build the model with the checkpoint's config "
                                                          "(pooling, fusion, tokens, LoRA rank, LLM width)")
-        updates[target] = tensor.to(ours[target].dtype)
+        updates[target] = tensor.to(params[target].dtype)
         report.loaded.append(key)
-    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    trainable = {n for n, p in params.items() if p.requires_grad}
     report.missing = sorted(trainable - set(updates))
     if report.missing:
         shown = ", ".join(report.missing[:5])
         raise InputError(f"the checkpoint holds no weights for {len(report.missing)} trainable parameters "
                          f"of this model ({shown}...)", path=source, field="model",
                          fix="the checkpoint is for another configuration; check pooling/fusion/modalities")
+    return updates, report
+
+
+def import_original(model: Any, state: dict[str, Any], *, source: str = "<checkpoint>") -> ImportReport:
+    """Copy an original checkpoint's weights into `model` (an AffectGPT); report what could not be placed."""
+    torch = require("torch", extra="model")
+    updates, report = plan_import(model, state, source=source)
+    params = dict(model.named_parameters())
     with torch.no_grad():
         for target, tensor in updates.items():
-            ours[target].copy_(tensor)
+            params[target].copy_(tensor)
+    return report
+
+
+def convert_original(path: str | Path, cfg: Any, output: str | Path) -> ImportReport:
+    """An original checkpoint -> our checkpoint folder, checked against `cfg` without loading any base model.
+
+    The model is laid out on the meta device from `cfg` (its llm_config gives the LLM's shapes), so converting
+    a 7B checkpoint needs neither the LLM's weights nor its memory.
+    """
+    torch = require("torch", extra="model")
+    from affectgpt.model.affectgpt import AffectGPT
+    from affectgpt.model.lm import build_llm_from_config
+
+    state = read_original_state(path)
+    with torch.device("meta"):
+        skeleton = AffectGPT(cfg, build_llm_from_config(cfg, device="meta"), {})
+    updates, report = plan_import(skeleton, state, source=str(path))
+    _write(output, updates, cfg, {})
     return report
 
 
 def save(model: Any, folder: str | Path, *, base: dict[str, str] | None = None) -> Path:
     """Write our checkpoint folder: trainable weights (safetensors) + config (JSON), atomically per file."""
+    return _write(folder, model.trainable_state_dict(), model.cfg, base or {})
+
+
+def _write(folder: str | Path, tensors: dict[str, Any], cfg: Any, base: dict[str, str]) -> Path:
     from safetensors.torch import save as save_tensors
 
     from affectgpt.io.atomic import write_bytes, write_text
 
     folder = Path(folder)
-    tensors = {k: v.detach().cpu().contiguous() for k, v in model.trainable_state_dict().items()}
+    tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
     write_bytes(folder / WEIGHTS, save_tensors(tensors, metadata={"format": FORMAT}))
-    meta = {"format": FORMAT, "config": model.cfg.to_json(), "base": base or {}}
-    write_text(folder / CONFIG, json.dumps(meta, indent=2))
+    write_text(folder / CONFIG, json.dumps({"format": FORMAT, "config": cfg.to_json(), "base": base}, indent=2))
     return folder
 
 
