@@ -45,6 +45,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_extraction.py
 	$(BIN)/python benchmarks/compare_protocols.py
 	$(BIN)/python benchmarks/bench_media.py
+	$(BIN)/python benchmarks/bench_model.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
