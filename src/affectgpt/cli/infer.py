@@ -50,6 +50,8 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--top-p", type=float, default=0.9)
     parser.add_argument("--seed", type=int, default=0, help="seed for sampling (recorded)")
+    parser.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default="float32",
+                        help="weights and activations (bfloat16/float16 on a GPU)")
     parser.add_argument("--llm", help="relocate the base LLM named in the checkpoint's config")
     parser.add_argument("--visual-encoder", help="relocate the visual encoder")
     parser.add_argument("--audio-encoder", help="relocate the audio encoder")
@@ -66,12 +68,18 @@ def _overrides(args: argparse.Namespace) -> dict[str, str]:
     return {"llm": args.llm, "visual_encoder": args.visual_encoder, "audio_encoder": args.audio_encoder}
 
 
+def _dtype(args: argparse.Namespace):
+    import torch
+
+    return getattr(torch, args.dtype)
+
+
 def run_describe(args: argparse.Namespace) -> int:
     from affectgpt.infer.describe import answer, load_model
     from affectgpt.media import load_clip
 
     clip = load_clip(args.video, audio=args.audio, subtitle=args.subtitle)
-    model, tokenizer = load_model(args.model, overrides=_overrides(args))
+    model, tokenizer = load_model(args.model, dtype=_dtype(args), overrides=_overrides(args))
     emit(answer(model, tokenizer, [clip], task=args.task, generation=_generation(args))[0], None)
     return 0
 
@@ -93,7 +101,7 @@ def run_predict(args: argparse.Namespace) -> int:
         if target.is_file():
             note(f"skipped {target} (already written)")
             continue
-        model, tokenizer = load_model(folder, overrides=_overrides(args))
+        model, tokenizer = load_model(folder, dtype=_dtype(args), overrides=_overrides(args))
         bar = None
         if sys.stderr.isatty():
             from tqdm import tqdm
