@@ -1,0 +1,1 @@
+"""Training AffectGPT with accelerate: configs, optimiser and schedule, the loop, exact resume."""
