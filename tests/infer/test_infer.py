@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -13,20 +11,12 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("peft")
 
+from tiny_models import FIDELITY  # noqa: E402
+
 from affectgpt.cli import main  # noqa: E402
 from affectgpt.io.npy import read_npz  # noqa: E402
 
-FIDELITY = Path(os.environ.get("AFFECTGPT_FIDELITY_DIR")
-                or Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "fidelity")
 pytestmark = pytest.mark.reference
-
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

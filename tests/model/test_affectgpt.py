@@ -3,7 +3,6 @@ backward, splicing positions, padding, greedy determinism, learning one example,
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
@@ -28,12 +27,8 @@ TINY = ModelConfig(visual_dim=24, audio_dim=20, llm_dim=48, fusion_dim=24, qform
 
 
 @pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _seed() -> None:
     torch.manual_seed(0)
-    yield
-    torch.set_num_threads(threads)
 
 
 def tiny_model(cfg: ModelConfig = TINY) -> AffectGPT:

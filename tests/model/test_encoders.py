@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,6 +10,8 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 safetensors_torch = pytest.importorskip("safetensors.torch")
+
+from tiny_models import FIDELITY  # noqa: E402
 
 from affectgpt.errors import InputError  # noqa: E402
 from affectgpt.model.encoders import (  # noqa: E402
@@ -22,20 +22,10 @@ from affectgpt.model.encoders import (  # noqa: E402
     original_faces_to_frames,
 )
 
-FIDELITY = Path(os.environ.get("AFFECTGPT_FIDELITY_DIR")
-                or Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "fidelity")
 CONFIGS = sorted(p.name for p in (FIDELITY / "fixtures").glob("*") if (p / "tensors.safetensors").is_file())
 FEATURE_ATOL = 2e-5
 
 pytestmark = pytest.mark.reference
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -10,9 +10,6 @@ trainable parameter, and the greedy decode. Tolerances are the fidelity README's
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -20,6 +17,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("peft")
 
 from safetensors.torch import load_file  # noqa: E402
+from tiny_models import FIDELITY  # noqa: E402
 
 from affectgpt.model.affectgpt import Batch  # noqa: E402
 from affectgpt.model.build import build_model, config_from_original  # noqa: E402
@@ -28,19 +26,9 @@ from affectgpt.model.encoders import original_faces_to_frames  # noqa: E402
 from affectgpt.model.keymap import map_key  # noqa: E402
 from affectgpt.model.prompt import collate, encode_inference, encode_training, prompt_for  # noqa: E402
 
-FIDELITY = Path(os.environ.get("AFFECTGPT_FIDELITY_DIR")
-                or Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "fidelity")
 CONFIGS = sorted(p.name for p in (FIDELITY / "fixtures").glob("*") if (p / "meta.json").is_file())
 TOKENS = {"atol": 1e-4, "rtol": 1e-5}
 FEATURES = {"atol": 2e-5, "rtol": 0.0}
-
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def modalities_of(mode: str) -> tuple[tuple[str, ...], str]:

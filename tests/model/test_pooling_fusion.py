@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -12,6 +10,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 from safetensors.torch import load_file  # noqa: E402
+from tiny_models import FIDELITY  # noqa: E402
 
 from affectgpt.errors import InputError  # noqa: E402
 from affectgpt.model.config import PRESETS, ModelConfig  # noqa: E402
@@ -19,18 +18,8 @@ from affectgpt.model.fusion import FUSIONS, NoFusion, build_fusion  # noqa: E402
 from affectgpt.model.keymap import map_keys  # noqa: E402
 from affectgpt.model.pooling import POOLERS, build_pooler  # noqa: E402
 
-FIDELITY = Path(os.environ.get("AFFECTGPT_FIDELITY_DIR")
-                or Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "fidelity")
 CONFIGS = sorted(p.name for p in (FIDELITY / "fixtures").glob("*") if (p / "meta.json").is_file())
 TOL = {"atol": 1e-4, "rtol": 1e-5}  # the README's tolerance for tokens (and, here, every intermediate)
-
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def fixture_config(folder: Path, tensors: dict[str, torch.Tensor]) -> ModelConfig:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -14,6 +12,8 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 pytest.importorskip("peft")
 safetensors_torch = pytest.importorskip("safetensors.torch")
+
+from tiny_models import FIDELITY  # noqa: E402
 
 from affectgpt.errors import InputError  # noqa: E402
 from affectgpt.model.config import PRESETS  # noqa: E402
@@ -39,8 +39,6 @@ from affectgpt.model.prompt import (  # noqa: E402
     prompt_for,
 )
 
-FIDELITY = Path(os.environ.get("AFFECTGPT_FIDELITY_DIR")
-                or Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "fidelity")
 CONFIGS = sorted(p.name for p in (FIDELITY / "fixtures").glob("*") if (p / "meta.json").is_file())
 CKPT_PREFIX = "llama_model."
 
@@ -50,14 +48,6 @@ RELEASED_FACE = (
     "these frames: <Video><FaceHere></Video>. The subtitle of this video is: <Subtitle>{subtitle}</Subtitle>. Now, "
     "please answer my question based on all the provided information. {question} ###Assistant: "
 )
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

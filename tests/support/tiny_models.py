@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 REFERENCE = Path(__file__).resolve().parents[2].parent / "shared" / "reference"
-TINY_QWEN2 = REFERENCE / "fidelity" / "models" / "tiny-qwen2"
+FIDELITY = Path(os.environ.get("AFFECTGPT_FIDELITY_DIR") or REFERENCE / "fidelity")
+"""The fidelity fixtures and tiny models ($AFFECTGPT_FIDELITY_DIR overrides the location)."""
+TINY_QWEN2 = FIDELITY / "models" / "tiny-qwen2"
 
 # The shipped tokenizer has no chat template; this is Qwen's layout, reduced, and like Qwen's real
 # template it refuses roles it does not know.
@@ -42,11 +46,15 @@ def chat_model_dir(tiny_qwen2: Path, tmp_path_factory: pytest.TempPathFactory) -
     return folder
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def one_torch_thread() -> Iterator[None]:
-    """Tiny models gain nothing from threads, and on a busy 2-core machine torch's threads contend with
-    numpy's spinning BLAS threads (seen: generation 100x slower). Restored afterwards."""
-    torch = pytest.importorskip("torch")
+    """Every test that uses torch runs it on one thread: tiny models gain nothing from threads, and on a busy
+    2-core machine torch's threads contend with numpy's spinning BLAS threads (seen: generation 100x slower).
+    Test modules import torch at collection, so it is in sys.modules when it matters; nothing is imported here."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        yield
+        return
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
