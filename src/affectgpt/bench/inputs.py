@@ -94,7 +94,7 @@ def load_ground_truth(path: str | Path, spec: DatasetSpec) -> dict[str, Any]:
     """name -> ground truth: a label string (basic, ov) or a finite float (sentiment)."""
     label_file = find_label_file(path, spec)
     if label_file.suffix.lower() == ".npz":
-        raw = _read_label_npz(label_file, spec)
+        raw = read_label_npz(label_file, spec)
     else:
         table = read_table(label_file, (spec.labels.csv_column, "label"))
         raw = table.as_dict()
@@ -104,7 +104,7 @@ def load_ground_truth(path: str | Path, spec: DatasetSpec) -> dict[str, Any]:
 _LABEL_CACHE_FORMAT = 1
 
 
-def _read_label_npz(path: Path, spec: DatasetSpec) -> dict[str, Any]:
+def read_label_npz(path: Path, spec: DatasetSpec) -> dict[str, Any]:
     """The test split of an original label file; unpickled once, then served from the per-user cache."""
     import hashlib
     import json
