@@ -1,0 +1,326 @@
+"""train(): a TrainConfig -> checkpoints and metrics, on accelerate (one process, DDP, FSDP, DeepSpeed), resumable.
+
+Reads top-down: `train` sets up the run, `run_steps` is the loop, `train_step` one optimiser step.
+
+Choices that make runs reproducible and comparable:
+- **Data order** is a permutation of the samples seeded by (seed, epoch); optimiser step s of an epoch takes
+  the global batch perm[s*G : (s+1)*G] (G = batch_size x processes x grad_accumulation) and process r takes its
+  slice of it. So a resumed run continues the exact sequence, and 2 processes see the samples 1 process sees.
+- **The loss** of a step is the mean over every target token of the global batch (summed cross-entropy divided
+  by the all-reduced token count), not a mean of per-micro-batch means: the value and the gradient do not
+  depend on how the global batch is split across processes or accumulation steps. Accumulation is therefore
+  done here (no_sync on all but the last micro-batch) rather than by accelerate's `accumulate`, which would
+  divide each micro-batch's mean by the number of steps.
+- **State** is saved in safe formats (train/state.py) and restored exactly: weights, AdamW, scheduler, loss
+  scaler, each process's RNG.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from affectgpt.config import dump_config
+from affectgpt.errors import InputError
+from affectgpt.train import state
+from affectgpt.train.config import TrainConfig
+from affectgpt.train.optim import make_optimizer, make_scheduler
+
+IGNORE = -100
+
+
+@dataclass
+class TrainParts:
+    """What a run trains: the model, its tokenizer, the dataset (len, [i] -> item dict, optional set_epoch),
+    `collate(items) -> Batch`, and the base-model locations recorded in checkpoints."""
+
+    model: Any
+    tokenizer: Any
+    dataset: Any
+    collate: Callable[[list[dict[str, Any]]], Any]
+    base: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class TrainResult:
+    """The outcome of `train`: steps done in all, the loss of every step this call ran, the last checkpoint."""
+
+    output: Path
+    steps: int
+    losses: list[float]
+    checkpoint: Path | None
+    samples_per_second: float
+    seconds: float
+
+
+def train(cfg: TrainConfig, output: str | Path, *, resume: bool = False,
+          parts: TrainParts | Callable[[TrainConfig, Path], TrainParts] | None = None,
+          until: int | None = None) -> TrainResult:
+    """Train as `cfg` says, writing into `output`: config.resolved.yaml, metrics.jsonl, checkpoint_<step>/.
+
+    Args:
+        cfg: the recipe.
+        output: the run folder.
+        resume: continue from the newest complete checkpoint in `output` (exact: same weights, optimiser,
+            scheduler, RNG and data position); without one, start from scratch.
+        parts: the model and data to train, or a builder of them; None builds them from cfg (`prepare`).
+        until: stop after this optimiser step, with a checkpoint, as a preempted job would (tests, budgets).
+
+    Raises:
+        InputError: `output` already holds a run and resume is False; a checkpoint that does not match cfg.
+    """
+    output = Path(output)
+    accelerator = make_accelerator(cfg)
+    found = state.list_checkpoints(output)
+    if found and not resume:
+        raise InputError("the output folder already holds checkpoints", path=output,
+                         fix="pass --resume to continue that run, or choose another --output")
+    if accelerator.is_main_process:
+        output.mkdir(parents=True, exist_ok=True)
+        from affectgpt.io.atomic import write_text
+
+        write_text(output / "config.resolved.yaml", dump_config(cfg))
+    accelerator.wait_for_everyone()
+    torch.manual_seed(cfg.seed)  # the same model on every process
+    parts = parts(cfg, output) if callable(parts) else parts or prepare(cfg, output)
+    torch.manual_seed(cfg.seed + accelerator.process_index)  # each process's own dropout stream
+    return run_steps(cfg, output, accelerator, parts, found[-1] if (found and resume) else None, until)
+
+
+def make_accelerator(cfg: TrainConfig) -> Any:
+    """The Accelerator for cfg.precision and cfg.distributed (FSDP keeps original parameters: LoRA is partial)."""
+    from accelerate import Accelerator
+
+    plugins: dict[str, Any] = {}
+    if cfg.distributed == "fsdp":
+        from accelerate import FullyShardedDataParallelPlugin
+
+        plugins["fsdp_plugin"] = FullyShardedDataParallelPlugin(use_orig_params=True)
+    elif cfg.distributed == "deepspeed":
+        from accelerate import DeepSpeedPlugin
+
+        plugins["deepspeed_plugin"] = DeepSpeedPlugin(hf_ds_config=cfg.deepspeed_config)
+    # Without a GPU, say cpu=True: accelerate then runs torchrun's processes as DDP over gloo (multi-CPU).
+    return Accelerator(mixed_precision=cfg.precision, gradient_accumulation_steps=1,
+                       cpu=not torch.cuda.is_available(), **plugins)
+
+
+@dataclass(frozen=True)
+class DataPlan:
+    """Which samples each process takes at each optimiser step (see the module docstring)."""
+
+    n: int
+    per_device: int
+    processes: int
+    accumulation: int
+    seed: int
+
+    @property
+    def global_batch(self) -> int:
+        return self.per_device * self.processes * self.accumulation
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return self.n // self.global_batch
+
+    def order(self, epoch: int) -> list[int]:
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+        return torch.randperm(self.n, generator=generator).tolist()
+
+    def micro_batches(self, epoch: int, first_step: int, rank: int) -> list[list[int]]:
+        """Index lists of this process's micro-batches, from `first_step` of the epoch to its end."""
+        order, out = self.order(epoch), []
+        for step in range(first_step, self.steps_per_epoch):
+            for micro in range(self.accumulation):
+                start = step * self.global_batch + (micro * self.processes + rank) * self.per_device
+                out.append(order[start:start + self.per_device])
+        return out
+
+
+def run_steps(cfg: TrainConfig, output: Path, accelerator: Any, parts: TrainParts,
+              checkpoint: Path | None, until: int | None = None) -> TrainResult:
+    """The training loop from step 0 or from `checkpoint`, to the last step (or `until`)."""
+    plan = DataPlan(len(parts.dataset), cfg.batch_size, accelerator.num_processes, cfg.grad_accumulation, cfg.seed)
+    if plan.steps_per_epoch < 1:
+        raise InputError(f"{plan.n} samples are fewer than one global batch ({plan.global_batch})", field="batch_size",
+                         fix="lower batch_size or grad_accumulation, or add data")
+    total = cfg.schedule.total_steps or cfg.schedule.epochs * plan.steps_per_epoch
+    model = parts.model
+    model.train()
+    optimizer = make_optimizer(model, cfg.optimiser)
+    scheduler = make_scheduler(optimizer, cfg.schedule, total)
+    run_facts = {"seed": cfg.seed, "global_batch": plan.global_batch, "samples": plan.n, "total_steps": total}
+    start = 0
+    if checkpoint is not None:
+        trainer = state.read_trainer(checkpoint)
+        state.check_compatible(checkpoint, model.cfg, trainer, run_facts)
+        trainer = state.restore(checkpoint, model, optimizer, scheduler, accelerator.process_index)
+        start = int(trainer["step"])
+        if accelerator.scaler is not None and trainer.get("scaler"):
+            accelerator.scaler.load_state_dict(trainer["scaler"])
+    wrapped, optimizer = accelerator.prepare(model, optimizer)
+    log = state.MetricsLog(output, tensorboard=cfg.tensorboard) if accelerator.is_main_process else None
+    if log is not None:
+        log.truncate_after(start)
+    losses, began, last_ckpt = [], time.perf_counter(), checkpoint
+    window: list[float] = []
+    window_start = time.perf_counter()
+    progress = _progress(accelerator, start, total)
+    batches = _batches(cfg, plan, parts, accelerator.process_index, start)
+    end = total if until is None else min(total, until)
+    for step in range(start, end):
+        micro = [next(batches) for _ in range(cfg.grad_accumulation)]
+        loss = train_step(wrapped, micro, optimizer, scheduler, accelerator, cfg.max_grad_norm)
+        losses.append(loss)
+        window.append(loss)
+        done = step + 1
+        if done % cfg.log_every == 0 or done == end:
+            elapsed = time.perf_counter() - window_start
+            record = {"step": done, "loss": sum(window) / len(window), "lr": scheduler.get_last_lr()[0],
+                      "samples_per_s": len(window) * plan.global_batch / max(elapsed, 1e-9),
+                      "epoch": step // plan.steps_per_epoch}
+            if log is not None:
+                log.write(record)
+            progress.set_postfix(loss=f"{record['loss']:.4f}", samples_s=f"{record['samples_per_s']:.1f}")
+            window, window_start = [], time.perf_counter()
+        progress.update(1)
+        if (cfg.save_every and done % cfg.save_every == 0) or done == end:
+            last_ckpt = save_checkpoint(accelerator, wrapped, optimizer, scheduler, output, done, cfg,
+                                        {**run_facts}, parts.base, plan)
+    progress.close()
+    if log is not None:
+        log.close()
+    seconds = time.perf_counter() - began
+    return TrainResult(output, end, losses, last_ckpt, len(losses) * plan.global_batch / max(seconds, 1e-9),
+                       seconds)
+
+
+def _progress(accelerator: Any, start: int, total: int) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=start, desc="train", unit="step", dynamic_ncols=True,
+                disable=None if accelerator.is_main_process else True)
+
+
+def _batches(cfg: TrainConfig, plan: DataPlan, parts: TrainParts, rank: int, start: int) -> Iterator[Any]:
+    """Collated micro-batches of this process from optimiser step `start` on, epoch after epoch."""
+    from torch.utils.data import DataLoader
+
+    epoch, first = divmod(start, plan.steps_per_epoch)
+    while True:
+        if hasattr(parts.dataset, "set_epoch"):
+            parts.dataset.set_epoch(epoch)
+        # Its own generator: a DataLoader otherwise draws its worker seed from the global RNG, which would
+        # shift the dropout stream differently in a resumed run (which starts a loader mid-epoch).
+        seeds = torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch)
+        loader = DataLoader(parts.dataset, batch_sampler=plan.micro_batches(epoch, first, rank),
+                            collate_fn=parts.collate, num_workers=cfg.num_workers, generator=seeds)
+        yield from loader
+        epoch, first = epoch + 1, 0
+
+
+def train_step(model: Any, micro: Sequence[Any], optimizer: Any, scheduler: Any, accelerator: Any,
+               max_grad_norm: float | None) -> float:
+    """One optimiser step over this process's micro-batches; returns the global batch's mean token loss."""
+    micro = [_to_device(batch, accelerator.device) for batch in micro]
+    tokens = sum(int((batch.labels[:, 1:] != IGNORE).sum()) for batch in micro)
+    total_tokens = accelerator.reduce(torch.tensor(float(tokens), device=accelerator.device), "sum")
+    scale = accelerator.num_processes / total_tokens.clamp(min=1.0)  # DDP averages gradients over processes
+    loss_sum = torch.zeros((), device=accelerator.device)
+    for index, batch in enumerate(micro):
+        last = index == len(micro) - 1
+        with nullcontext() if last else accelerator.no_sync(model):
+            summed = token_loss_sum(model, batch)
+            accelerator.backward(summed * scale)
+        loss_sum += summed.detach()
+    if max_grad_norm is not None:
+        accelerator.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], max_grad_norm)
+    optimizer.step()
+    scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+    return float(accelerator.reduce(loss_sum, "sum") / total_tokens.clamp(min=1.0))
+
+
+def token_loss_sum(model: Any, batch: Any) -> torch.Tensor:
+    """Summed causal-LM cross-entropy over the batch's supervised tokens (labels != -100), in float32."""
+    out = model(dataclasses.replace(batch, labels=None))
+    logits = out.logits[:, :-1].float()
+    targets = batch.labels[:, 1:]
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=IGNORE,
+                           reduction="sum")
+
+
+def _to_device(batch: Any, device: torch.device) -> Any:
+    moved = {f.name: getattr(batch, f.name).to(device) for f in dataclasses.fields(batch)
+             if isinstance(getattr(batch, f.name), torch.Tensor)}
+    return dataclasses.replace(batch, **moved)
+
+
+def save_checkpoint(accelerator: Any, model: Any, optimizer: Any, scheduler: Any, output: Path, step: int,
+                    cfg: TrainConfig, run_facts: dict[str, Any], base: dict[str, str], plan: DataPlan) -> Path:
+    """Write checkpoint_<step>/ (all processes take part: each writes its RNG state)."""
+    final = state.checkpoint_dir(output, step)
+    partial_dir = output / f".{final.name}.partial"
+    if accelerator.is_main_process:
+        import shutil
+
+        shutil.rmtree(partial_dir, ignore_errors=True)
+        partial_dir.mkdir(parents=True)
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        scaler = accelerator.scaler.state_dict() if accelerator.scaler is not None else None
+        trainer = {"step": step, "epoch": step // plan.steps_per_epoch, "scheduler": scheduler.state_dict(),
+                   "scaler": scaler, "run": run_facts, "processes": accelerator.num_processes}
+        state.write_shared(partial_dir, accelerator.unwrap_model(model), optimizer, trainer, base)
+    state.write_rng(partial_dir, accelerator.process_index)
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        state.finish(partial_dir, final, output, cfg.keep_last)
+    accelerator.wait_for_everyone()
+    return final
+
+
+def prepare(cfg: TrainConfig, output: Path) -> TrainParts:
+    """Model, tokenizer and dataset as cfg says (data read or generated; model pretrained or random)."""
+    from affectgpt.data.dataset import TrainingDataset, collate_batch
+
+    samples, features_dir = read_samples(cfg, output)
+    model_cfg = cfg.model_config
+    if cfg.model.init == "random":
+        from affectgpt.train.tiny import build_random_model
+
+        model, tokenizer, base = build_random_model(model_cfg, samples, output, seed=cfg.seed)
+    else:
+        from affectgpt.model.build import build_model
+
+        model, tokenizer = build_model(model_cfg)
+        base = {"llm": model_cfg.llm, "visual_encoder": model_cfg.visual_encoder,
+                "audio_encoder": model_cfg.audio_encoder}
+    dataset = TrainingDataset(samples, tokenizer, model.cfg, task=cfg.data.task, features_dir=features_dir,
+                              seed=cfg.seed, max_length=model.cfg.max_length)
+    return TrainParts(model, tokenizer, dataset, partial(collate_batch, pad_id=tokenizer.pad_token_id), base)
+
+
+def read_samples(cfg: TrainConfig, output: Path) -> tuple[list[Any], Path | None]:
+    """The samples and feature folder of cfg.data (a synthetic set is generated into <output>/data)."""
+    from affectgpt.data import manifests
+
+    data = cfg.data
+    features = Path(data.features_dir) if data.features_dir else None
+    if data.manifest is not None:
+        return manifests.read_manifest(data.manifest), features
+    if data.mercaptionplus is not None:
+        return manifests.read_mercaptionplus(data.mercaptionplus), features
+    from affectgpt.data.dataset import make_synthetic_dataset
+
+    made = make_synthetic_dataset(output / "data", data.synthetic.n, seed=data.synthetic.seed)
+    return manifests.read_manifest(made), features

@@ -1,0 +1,45 @@
+"""`affectgpt train` end to end through its parser: a run folder from a recipe, and a bad key as InputError."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("accelerate")
+pytest.importorskip("peft")
+
+from affectgpt.cli import train as train_cli
+from affectgpt.errors import InputError
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="affectgpt")
+    train_cli.register(parser.add_subparsers(dest="command"))
+    return parser.parse_args(argv)
+
+
+def test_train_command_runs_the_tiny_recipe_with_overrides(tmp_path, one_torch_thread):
+    args = parse(["train", "--config", str(ROOT / "configs" / "tiny-cpu.yaml"), "--output", str(tmp_path),
+                  "--set", "schedule.total_steps=4", "--set", "schedule.warmup_steps=1", "--set", "log_every=2",
+                  "--set", "data.synthetic.n=4"])
+    assert args.run(args) == 0
+    steps = [json.loads(line)["step"] for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [2, 4]
+    assert "total_steps: 4" in (tmp_path / "config.resolved.yaml").read_text()
+    args = parse(["train", "--config", str(ROOT / "configs" / "tiny-cpu.yaml"), "--output", str(tmp_path),
+                  "--set", "schedule.total_steps=6", "--set", "schedule.warmup_steps=1", "--set", "log_every=2",
+                  "--set", "data.synthetic.n=4", "--resume"])
+    with pytest.raises(InputError, match="total_steps"):  # the schedule is part of what a checkpoint continues
+        args.run(args)
+
+
+def test_bad_key_is_an_input_error(tmp_path):
+    args = parse(["train", "--config", str(ROOT / "configs" / "tiny-cpu.yaml"), "--output", str(tmp_path),
+                  "--set", "optimizer.lr=1"])
+    with pytest.raises(InputError, match="did you mean 'optimiser'"):
+        args.run(args)
