@@ -187,3 +187,23 @@ def test_media_from_face_track_and_audio_file(samples, tmp_path: Path) -> None:
     with_video = replace(sample, video=samples[0].video)
     frames, _ = load_media(with_video, visual_input="frame")
     assert frames.shape == (8, 224, 224, 3) and not np.array_equal(frames, visual)
+
+
+def test_features_extract_command(tmp_path, capsys):
+    """The CLI over a generated dataset with the tiny encoders: files written, then skipped on a rerun."""
+    from tiny_models import FIDELITY
+
+    from affectgpt.cli import main
+    from affectgpt.data.dataset import make_synthetic_dataset
+
+    if not (FIDELITY / "models" / "tiny-clip").is_dir():
+        pytest.skip(f"tiny encoders not found under {FIDELITY}")
+    manifest = make_synthetic_dataset(tmp_path / "data", 3, seed=1)
+    args = ["features", "extract", "--manifest", str(manifest), "--output", str(tmp_path / "features"),
+            "--visual-encoder", str(FIDELITY / "models" / "tiny-clip"),
+            "--audio-encoder", str(FIDELITY / "models" / "tiny-hubert")]
+    assert main(args) == 0
+    assert "3 written, 0 already there, 0 failed" in capsys.readouterr().err
+    assert len(list((tmp_path / "features").glob("*.safetensors"))) == 3
+    assert main(args) == 0
+    assert "0 written, 3 already there" in capsys.readouterr().err

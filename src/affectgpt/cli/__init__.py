@@ -10,7 +10,8 @@ from affectgpt.errors import AffectGPTError
 
 # The command groups; each module has register(subparsers). Imported on use to keep start-up fast.
 GROUPS = ("affectgpt.cli.bench", "affectgpt.cli.extract", "affectgpt.cli.media", "affectgpt.cli.model",
-          "affectgpt.cli.infer", "affectgpt.cli.train")
+          "affectgpt.cli.infer", "affectgpt.cli.train",
+          "affectgpt.cli.features")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -18,6 +18,7 @@ Choices that make runs reproducible and comparable:
 from __future__ import annotations
 
 import dataclasses
+import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import nullcontext
@@ -305,9 +306,32 @@ def prepare(cfg: TrainConfig, output: Path) -> TrainParts:
         model, tokenizer = build_model(model_cfg)
         base = {"llm": model_cfg.llm, "visual_encoder": model_cfg.visual_encoder,
                 "audio_encoder": model_cfg.audio_encoder}
+    if features_dir is None and set(model.cfg.modalities) != {"text"}:
+        samples = usable_samples(samples, model.cfg.visual_input, output)
     dataset = TrainingDataset(samples, tokenizer, model.cfg, task=cfg.data.task, features_dir=features_dir,
                               seed=cfg.seed, max_length=model.cfg.max_length)
     return TrainParts(model, tokenizer, dataset, partial(collate_batch, pad_id=tokenizer.pad_token_id), base)
+
+
+def usable_samples(samples: list[Any], visual_input: str, output: Path) -> list[Any]:
+    """Samples whose media can be read; the others are counted, listed in <output>/skipped_samples.json and
+    never replaced by another sample. No usable sample at all is an error."""
+    import json
+
+    from affectgpt.data.manifests import check_media
+    from affectgpt.errors import InputError
+    from affectgpt.io.atomic import write_text
+
+    usable, problems = check_media(samples, visual_input=visual_input)
+    if problems:
+        write_text(output / "skipped_samples.json",
+                   json.dumps([{"name": n, "reason": r} for n, r in problems], indent=2, ensure_ascii=False))
+        print(f"skipped {len(problems)} of {len(samples)} samples whose media cannot be read "
+              f"(listed in {output / 'skipped_samples.json'})", file=sys.stderr)
+    if not usable:
+        raise InputError("no sample has readable media", path=output / "skipped_samples.json", field="data",
+                         fix="check the media paths of the manifest, or extract features first")
+    return usable
 
 
 def read_samples(cfg: TrainConfig, output: Path) -> tuple[list[Any], Path | None]:
