@@ -105,7 +105,7 @@ _LABEL_CACHE_FORMAT = 1
 
 
 def read_label_npz(path: Path, spec: DatasetSpec) -> dict[str, Any]:
-    """The test split of an original label file; unpickled once, then served from the per-user cache."""
+    """The split `spec.labels.split` of an original label file; unpickled once, then served from the cache."""
     import hashlib
     import json
 
