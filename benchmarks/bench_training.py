@@ -4,7 +4,8 @@ Generates a synthetic dataset (affectgpt.data.dataset.make_synthetic_dataset), t
 (configs/tiny-cpu.yaml, all modalities, raw-frame input) twice, each in its own child process so that peak
 memory is its own: once reading media and encoding with the frozen encoders on every step, once from features
 extracted beforehand (extraction timed separately). The encoders are the tiny random CLIP and HuBERT of
-../shared/reference/fidelity/models (override with --visual-encoder / --audio-encoder, e.g. the real ones).
+../shared/reference/fidelity/models when present, else the recipe's in-process `random` ones (override with
+--visual-encoder / --audio-encoder, e.g. the real ones).
 Prints samples/s, the speed-up and each run's peak resident memory; timings never go into tests.
 
     .venv/bin/python benchmarks/bench_training.py [--samples 24] [--steps 30] [--threads 1]
@@ -30,7 +31,8 @@ def overrides(args: argparse.Namespace, data: Path, features: Path | None) -> li
              "model.config.modalities=[multi, audio, video, text]", "model.config.fusion=attention",
              "model.config.visual_input=frame", f"model.config.visual_encoder={args.visual_encoder}",
              f"model.config.audio_encoder={args.audio_encoder}", f"schedule.total_steps={args.steps}",
-             "schedule.warmup_steps=2", f"batch_size={args.batch_size}", "save_every=0", "log_every=1000"]
+             "schedule.warmup_steps=2", f"batch_size={args.batch_size}", "save_every=0", "log_every=1000",
+             "data.extract_features=false"]
     return [*items, f"data.features_dir={features}"] if features else items
 
 
@@ -54,14 +56,21 @@ def child(args: argparse.Namespace) -> None:
 def extract(args: argparse.Namespace, data: Path, out: Path) -> float:
     import torch
 
+    from affectgpt.config import load_config
     from affectgpt.data.features import extract_features
     from affectgpt.data.manifests import read_manifest
     from affectgpt.model.encoders import ClipVisualEncoder, HubertAudioEncoder
+    from affectgpt.train.config import TrainConfig
+    from affectgpt.train.tiny import RANDOM, random_audio_encoder, random_visual_encoder
 
     torch.set_num_threads(args.threads)
+    cfg = load_config(ROOT / "configs" / "tiny-cpu.yaml", TrainConfig, overrides(args, data, None))
     began = time.perf_counter()
-    report = extract_features(read_manifest(data / "manifest.jsonl"), ClipVisualEncoder(args.visual_encoder),
-                              HubertAudioEncoder(args.audio_encoder), out, visual_input="frame")
+    visual = random_visual_encoder(cfg.model_config, cfg.seed) if args.visual_encoder == RANDOM \
+        else ClipVisualEncoder(args.visual_encoder)
+    audio = random_audio_encoder(cfg.model_config, cfg.seed) if args.audio_encoder == RANDOM \
+        else HubertAudioEncoder(args.audio_encoder)
+    report = extract_features(read_manifest(data / "manifest.jsonl"), visual, audio, out, visual_input="frame")
     if report.failures:
         raise SystemExit(f"feature extraction failed: {report.failures[:3]}")
     return time.perf_counter() - began
@@ -85,8 +94,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--visual-encoder", default=str(MODELS / "tiny-clip"))
-    parser.add_argument("--audio-encoder", default=str(MODELS / "tiny-hubert"))
+    found = (MODELS / "tiny-clip").is_dir() and (MODELS / "tiny-hubert").is_dir()
+    parser.add_argument("--visual-encoder", default=str(MODELS / "tiny-clip") if found else "random")
+    parser.add_argument("--audio-encoder", default=str(MODELS / "tiny-hubert") if found else "random")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--data", help=argparse.SUPPRESS)
     parser.add_argument("--features", help=argparse.SUPPRESS)
@@ -95,8 +105,9 @@ def main() -> None:
     if args.child:
         child(args)
         return
-    if not Path(args.visual_encoder).is_dir() or not Path(args.audio_encoder).is_dir():
-        raise SystemExit(f"encoders not found ({args.visual_encoder}, {args.audio_encoder}): pass local folders")
+    if not all(e == "random" or Path(e).is_dir() for e in (args.visual_encoder, args.audio_encoder)):
+        raise SystemExit(f"encoders not found ({args.visual_encoder}, {args.audio_encoder}): pass local folders "
+                         "or random")
     from affectgpt.data.dataset import make_synthetic_dataset
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -178,23 +178,28 @@ def collate_batch(items: Sequence[dict[str, Any] | None], pad_id: int) -> Batch:
 
 # -- a generated dataset ---------------------------------------------------------------------------------------------
 SYNTHETIC = (
-    # emotion, secondary label, background RGB, tone Hz, subtitle
+    # emotion, secondary label, background RGB, intense tone Hz, subtitle
     ("happy", "excited", (230, 200, 60), 660.0, "This is the best day ever, I can't stop smiling."),
     ("sad", "disappointed", (60, 80, 160), 220.0, "I really thought it would work out this time."),
-    ("angry", "annoyed", (200, 40, 40), 330.0, "How many times do I have to tell you?"),
-    ("worried", "nervous", (120, 120, 90), 440.0, "What if they never call back?"),
+    ("angry", "annoyed", (200, 40, 40), 770.0, "How many times do I have to tell you?"),
+    ("worried", "nervous", (120, 120, 90), 260.0, "What if they never call back?"),
     ("surprise", "curious", (60, 190, 190), 880.0, "Wait, you did all of this for me?"),
     ("neutral", None, (128, 128, 128), 550.0, "The meeting is at three, in the usual room."),
 )
+CALM_TONE = 440.0  # a "middle" voice: the emotion without its secondary label
 
 
 def make_synthetic_dataset(folder: str | Path, n: int, *, seed: int = 0, size: int = 64, fps: int = 10) -> Path:
     """Write `n` tiny clips and `<folder>/manifest.jsonl`; returns the manifest path.
 
     Clip i (`synth_0000i`) is 1-2 s of `size`x`size` video at `fps` (a background colour and a moving square per
-    emotion) with an AAC tone (the emotion's pitch), its emotion drawn from (seed, i). Its targets are
-    deterministic: labels (emotion[, secondary]) and a one-sentence description with a reason naming the cues,
-    so a model can actually learn them. Existing clips are rewritten.
+    emotion) with an AAC tone. Each run of 12 clips holds every emotion once with each voice, in an order
+    shuffled by `seed`; length and pitch jitter are drawn from (seed, i). The targets are a function of what the
+    model is shown, so identical inputs never have different answers: the emotion follows from the subtitle and
+    the background colour; the voice is either the emotion's intense tone (high or low pitch, +-2%) and then the
+    labels add the emotion's secondary label, or a calm middle tone (440 Hz +-2%) and then they do not, so the
+    secondary label can only be read from the audio. The description names the cues and the labels (a reason,
+    then "Therefore, the person may feel ..."). Existing clips are rewritten.
     """
     import av
 
@@ -202,15 +207,18 @@ def make_synthetic_dataset(folder: str | Path, n: int, *, seed: int = 0, size: i
         raise InputError(f"n must be >= 1, got {n}", field="n", fix="ask for at least one clip")
     folder = Path(folder)
     (folder / "clips").mkdir(parents=True, exist_ok=True)
+    kinds = [(row, calm) for row in SYNTHETIC for calm in (False, True)]
+    random.Random(f"affectgpt-synthetic:{seed}").shuffle(kinds)
     lines = []
     for i in range(n):
         rng = random.Random(f"affectgpt-synthetic:{seed}:{i}")
-        emotion, secondary, colour, pitch, subtitle = SYNTHETIC[rng.randrange(len(SYNTHETIC))]
+        (emotion, secondary, colour, intense, subtitle), calm = kinds[i % len(kinds)]
+        pitch = CALM_TONE if calm else intense
         seconds = round(1.0 + rng.random(), 1)
         name = f"synth_{i:05d}"
         video = folder / "clips" / f"{name}.mp4"
         _write_clip(av, video, colour, pitch * (1 + 0.02 * rng.uniform(-1, 1)), seconds, size, fps)
-        labels = [emotion] + ([secondary] if secondary and rng.random() < 0.5 else [])
+        labels = [emotion] + ([secondary] if secondary and _pitch_word(pitch) != "middle" else [])
         description = (f"The background is {_colour_word(colour)} and the voice holds a {_pitch_word(pitch)} tone. "
                        f"The subtitle says \"{subtitle}\" Therefore, the person may feel {' and '.join(labels)}.")
         lines.append(json.dumps({"name": name, "video": f"clips/{name}.mp4", "subtitle": subtitle,

@@ -26,6 +26,12 @@ from affectgpt.registry import Registry
 CLIP_SIZE = 224
 CLIP_SAMPLES = 32000  # 2 s at 16 kHz: one HuBERT clip
 NORM_EPS = 1e-7  # Wav2Vec2FeatureExtractor.zero_mean_unit_var_norm
+CLIP_PREPROCESSOR: dict[str, Any] = {
+    "size": CLIP_SIZE, "crop_size": CLIP_SIZE, "do_resize": True, "do_center_crop": True, "do_normalize": True,
+    "image_mean": [0.48145466, 0.4578275, 0.40821073], "image_std": [0.26862954, 0.26130258, 0.27577711]}
+"""OpenAI CLIP's preprocessor_config.json (clip-vit-large-patch14): the default of ClipVisualEncoder.from_model."""
+HUBERT_PREPROCESSOR: dict[str, Any] = {"do_normalize": True, "sampling_rate": 16000}
+"""chinese-hubert-large's feature extractor settings: the default of HubertAudioEncoder.from_model."""
 
 ENCODERS = Registry("encoder", {"clip": "affectgpt.model.encoders:ClipVisualEncoder",
                                 "hubert": "affectgpt.model.encoders:HubertAudioEncoder"})
@@ -130,7 +136,27 @@ class ClipVisualEncoder(_FrozenEncoder):
         super().__init__(follow_train_mode)
         transformers = require("transformers", extra="model")
         pre = _read_preprocessor(path_or_id, local_files_only)
-        self.model = _from_pretrained(transformers.CLIPModel, path_or_id, local_files_only, dtype)
+        self._setup(_from_pretrained(transformers.CLIPModel, path_or_id, local_files_only, dtype), pre)
+
+    @classmethod
+    def from_model(cls, model: nn.Module, preprocessor: dict[str, Any] | None = None, *,
+                   follow_train_mode: bool = False) -> ClipVisualEncoder:
+        """The encoder around an in-memory model instead of a checkpoint folder (random tiny encoders, tests).
+
+        Args:
+            model: a transformers CLIPModel, or anything with its `vision_model`, `visual_projection` and
+                `config.projection_dim` (CLIPVisionModelWithProjection).
+            preprocessor: preprocessor_config.json's keys (size, crop_size, image_mean, image_std, do_*);
+                None: OpenAI CLIP's (CLIP_PREPROCESSOR).
+            follow_train_mode: as for the constructor.
+        """
+        encoder = cls.__new__(cls)
+        _FrozenEncoder.__init__(encoder, follow_train_mode)
+        encoder._setup(model, dict(CLIP_PREPROCESSOR if preprocessor is None else preprocessor))
+        return encoder
+
+    def _setup(self, model: nn.Module, pre: dict[str, Any]) -> None:
+        self.model = model
         self.dim = int(self.model.config.projection_dim)
         self.size = _edge(pre.get("size", CLIP_SIZE))
         self.crop_size = _edge(pre.get("crop_size", self.size))
@@ -223,7 +249,32 @@ class HubertAudioEncoder(_FrozenEncoder):
                              fix="choose sample or batch")
         transformers = require("transformers", extra="model")
         pre = _read_preprocessor(path_or_id, local_files_only)
-        self.model = _from_pretrained(transformers.HubertModel, path_or_id, local_files_only, dtype)
+        self._setup(_from_pretrained(transformers.HubertModel, path_or_id, local_files_only, dtype), pre,
+                    normalization, clip_samples)
+
+    @classmethod
+    def from_model(cls, model: nn.Module, preprocessor: dict[str, Any] | None = None, *,
+                   normalization: str = "sample", follow_train_mode: bool = False,
+                   clip_samples: int = CLIP_SAMPLES) -> HubertAudioEncoder:
+        """The encoder around an in-memory transformers HubertModel instead of a checkpoint folder.
+
+        Args:
+            model: a HubertModel (its `encoder.layers` are hooked, see `hidden_states`).
+            preprocessor: the feature extractor's keys (do_normalize); None: HUBERT_PREPROCESSOR (normalising,
+                as chinese-hubert-large's).
+            normalization, follow_train_mode, clip_samples: as for the constructor.
+        """
+        encoder = cls.__new__(cls)
+        _FrozenEncoder.__init__(encoder, follow_train_mode)
+        encoder._setup(model, dict(HUBERT_PREPROCESSOR if preprocessor is None else preprocessor), normalization,
+                       clip_samples)
+        return encoder
+
+    def _setup(self, model: nn.Module, pre: dict[str, Any], normalization: str, clip_samples: int) -> None:
+        if normalization not in ("sample", "batch"):
+            raise InputError(f"{normalization!r} is not one of ('sample', 'batch')", field="hubert_normalization",
+                             fix="choose sample or batch")
+        self.model = model
         self.dim = int(self.model.config.hidden_size)
         self.normalization = normalization
         self.do_normalize = bool(pre.get("do_normalize", False))

@@ -30,9 +30,10 @@ class ModelSection:
             model.build.build_model) or "random", the tiny in-process model of the CPU recipe and the tests:
             the LLM is built from `config.llm_config` with variance-preserving random weights seeded by
             `seed` (HF's 0.02 init gives a frozen lm_head with near-uniform logits that no LoRA can sharpen),
-            its vocab_size set to a word-level tokenizer built from the training texts; the encoders are
-            loaded only when `visual_encoder` / `audio_encoder` are local folders, else the data must carry
-            precomputed features.
+            its vocab_size set to a word-level tokenizer built from the training texts; an encoder named
+            `random` (`visual_encoder: random`, `audio_encoder: random`) is a frozen CLIP / HuBERT built
+            in-process from `visual_config` / `audio_config` with seeded random weights, one naming a local
+            folder is loaded, and otherwise the data must carry precomputed features.
     """
 
     preset: str = "released"
@@ -82,7 +83,12 @@ class DataSection:
         manifest: a dataset manifest file (affectgpt.data's manifest format).
         mercaptionplus: the root of a MER-Caption+ download (the released training set).
         synthetic: generate a small dataset into `<output>/data` ({n, seed}).
-        features_dir: precomputed encoder features (affectgpt.data's feature cache); None encodes on the fly.
+        features_dir: precomputed encoder features (affectgpt.data's feature cache); None encodes on the fly
+            (unless extract_features).
+        extract_features: before the first step, compute every sample's features with the model's frozen
+            encoders into features_dir (or `<output>/features` when it is null; files already there are kept, so
+            a resumed run reuses them), then train from them. Samples whose media cannot be read are listed in
+            `<output>/skipped_samples.json` and left out.
         task: hybrid (each draw picks description or labels uniformly, the released recipe), description or
             labels.
     """
@@ -91,6 +97,7 @@ class DataSection:
     mercaptionplus: str | None = None
     synthetic: SyntheticData | None = None
     features_dir: str | None = None
+    extract_features: bool = False
     task: str = "hybrid"
 
     def __post_init__(self) -> None:
@@ -179,10 +186,13 @@ class TrainConfig:
         save_every: write a checkpoint every N optimiser steps (and at the end); 0: only at the end.
         keep_last: keep the last K checkpoints (0 keeps all).
         num_workers: DataLoader worker processes for reading and decoding samples.
-        distributed: auto (one process or DDP, whatever `accelerate launch` / torchrun started), fsdp or
-            deepspeed.
+        distributed: auto (one process or DDP, whatever `accelerate launch` / torchrun started), fsdp (GPUs
+            only, refused on CPU where accelerate would silently run DDP; untested, and its checkpoints are not
+            yet gathered from the shards) or deepspeed (needs `affectgpt[deepspeed]`; untested).
         deepspeed_config: a DeepSpeed JSON config when distributed is deepspeed.
         tensorboard: also write TensorBoard events to `<output>/tensorboard` (needs the tensorboard package).
+        progress: the progress bar on stderr (steps, loss, samples/s): null shows it when stderr is a terminal,
+            true always (e.g. into a log file), false never.
     """
 
     model: ModelSection = field(default_factory=ModelSection)
@@ -201,6 +211,7 @@ class TrainConfig:
     distributed: str = "auto"
     deepspeed_config: str | None = None
     tensorboard: bool = False
+    progress: bool | None = None
 
     def __post_init__(self) -> None:
         for key in ("batch_size", "grad_accumulation", "log_every"):

@@ -92,7 +92,7 @@ def train(cfg: TrainConfig, output: str | Path, *, resume: bool = False,
         write_text(output / "config.resolved.yaml", dump_config(cfg))
     accelerator.wait_for_everyone()
     torch.manual_seed(cfg.seed)  # the same model on every process
-    parts = parts(cfg, output) if callable(parts) else parts or prepare(cfg, output)
+    parts = parts(cfg, output) if callable(parts) else parts or prepare(cfg, output, accelerator)
     torch.manual_seed(cfg.seed + accelerator.process_index)  # each process's own dropout stream
     return run_steps(cfg, output, accelerator, parts, found[-1] if (found and resume) else None, until)
 
@@ -100,19 +100,55 @@ def train(cfg: TrainConfig, output: str | Path, *, resume: bool = False,
 def make_accelerator(cfg: TrainConfig) -> Any:
     """The Accelerator for cfg.precision and cfg.distributed (FSDP keeps original parameters: LoRA is partial)."""
     from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
 
+    # accelerate keeps one AcceleratorState per process and refuses another precision in a later Accelerator;
+    # each train() call sets up its own run, so forget the previous run's settings (not the process group).
+    if AcceleratorState._shared_state:
+        AcceleratorState._reset_state(reset_partial_state=False)
     plugins: dict[str, Any] = {}
     if cfg.distributed == "fsdp":
+        # GPU only, and untested here (no GPU in CI). accelerate enables FSDP only for multi-GPU-like distributed
+        # types, never MULTI_CPU (accelerate/state.py), so on CPU the plugin would be dropped without a word and
+        # the run would be plain DDP. Known gap on GPUs: checkpoints save the main process's unwrapped model and
+        # optimizer state as for DDP, not a gathered full state dict and per-rank optimizer shards.
+        if not torch.cuda.is_available():
+            raise InputError("distributed: fsdp needs GPUs (accelerate runs FSDP only on accelerators; on CPU it "
+                             "would silently fall back to DDP)", field="distributed",
+                             fix="use distributed: auto on CPU (DDP under torchrun / accelerate launch)")
         from accelerate import FullyShardedDataParallelPlugin
 
         plugins["fsdp_plugin"] = FullyShardedDataParallelPlugin(use_orig_params=True)
     elif cfg.distributed == "deepspeed":
+        from affectgpt.extras import require
+
+        require("deepspeed", extra="deepspeed")  # not installed by default: MissingExtra, not accelerate's error
+        if not Path(cfg.deepspeed_config).is_file():
+            raise InputError("the DeepSpeed config file does not exist", path=cfg.deepspeed_config,
+                             field="deepspeed_config", fix="give the path of a DeepSpeed JSON config")
         from accelerate import DeepSpeedPlugin
 
         plugins["deepspeed_plugin"] = DeepSpeedPlugin(hf_ds_config=cfg.deepspeed_config)
     # Without a GPU, say cpu=True: accelerate then runs torchrun's processes as DDP over gloo (multi-CPU).
-    return Accelerator(mixed_precision=cfg.precision, gradient_accumulation_steps=1,
-                       cpu=not torch.cuda.is_available(), **plugins)
+    accelerator = Accelerator(mixed_precision=cfg.precision, gradient_accumulation_steps=1,
+                              cpu=not torch.cuda.is_available(), **plugins)
+    if cfg.precision == "fp16" and accelerator.device.type == "cpu" and accelerator.scaler is None \
+            and cfg.distributed == "auto":
+        _cpu_fp16(accelerator)
+    return accelerator
+
+
+def _cpu_fp16(accelerator: Any) -> None:
+    """fp16 on CPU as on a GPU: float16 autocast and a loss scaler.
+
+    accelerate (1.x) silently drops fp16 on CPU (no autocast, no GradScaler: the run would be fp32 under an fp16
+    label), while torch has both on CPU. Switched on here exactly as accelerate does it for a GPU (`native_amp`
+    makes `prepare` wrap the forward in `torch.autocast("cpu", float16)`; `scaler` is used by `backward`,
+    `clip_grad_norm_` and the prepared optimizer's step), so the fp16 path, loss scaler state included, runs and
+    is tested on CPU.
+    """
+    accelerator.native_amp = True
+    accelerator.scaler = torch.amp.GradScaler("cpu")
 
 
 @dataclass(frozen=True)
@@ -169,13 +205,14 @@ def run_steps(cfg: TrainConfig, output: Path, accelerator: Any, parts: TrainPart
         if accelerator.scaler is not None and trainer.get("scaler"):
             accelerator.scaler.load_state_dict(trainer["scaler"])
     wrapped, optimizer = accelerator.prepare(model, optimizer)
-    log = state.MetricsLog(output, tensorboard=cfg.tensorboard) if accelerator.is_main_process else None
+    log = state.MetricsLog(output, tensorboard=cfg.tensorboard, start=start) if accelerator.is_main_process \
+        else None
     if log is not None:
         log.truncate_after(start)
     losses, began, last_ckpt = [], time.perf_counter(), checkpoint
     window: list[float] = []
     window_start = time.perf_counter()
-    progress = _progress(accelerator, start, total)
+    progress = _progress(accelerator, start, total, cfg.progress)
     batches = _batches(cfg, plan, parts, accelerator.process_index, start)
     end = total if until is None else min(total, until)
     for step in range(start, end):
@@ -191,7 +228,7 @@ def run_steps(cfg: TrainConfig, output: Path, accelerator: Any, parts: TrainPart
                       "epoch": step // plan.steps_per_epoch}
             if log is not None:
                 log.write(record)
-            progress.set_postfix(loss=f"{record['loss']:.4f}", samples_s=f"{record['samples_per_s']:.1f}")
+            progress.set_postfix_str(f"loss={record['loss']:.4f}, {record['samples_per_s']:.1f} samples/s")
             window, window_start = [], time.perf_counter()
         progress.update(1)
         if (cfg.save_every and done % cfg.save_every == 0) or done == end:
@@ -205,11 +242,13 @@ def run_steps(cfg: TrainConfig, output: Path, accelerator: Any, parts: TrainPart
                        seconds)
 
 
-def _progress(accelerator: Any, start: int, total: int) -> Any:
+def _progress(accelerator: Any, start: int, total: int, show: bool | None) -> Any:
+    """The main process's bar (steps, loss, samples/s) on stderr: `show` None means when stderr is a terminal."""
     from tqdm import tqdm
 
-    return tqdm(total=total, initial=start, desc="train", unit="step", dynamic_ncols=True,
-                disable=None if accelerator.is_main_process else True)
+    disable = True if not accelerator.is_main_process or show is False else None if show is None else False
+    return tqdm(total=total, initial=start, desc="train", unit="step", dynamic_ncols=True, disable=disable,
+                file=sys.stderr)
 
 
 def _batches(cfg: TrainConfig, plan: DataPlan, parts: TrainParts, rank: int, start: int) -> Iterator[Any]:
@@ -290,11 +329,14 @@ def save_checkpoint(accelerator: Any, model: Any, optimizer: Any, scheduler: Any
     return final
 
 
-def prepare(cfg: TrainConfig, output: Path) -> TrainParts:
-    """Model, tokenizer and dataset as cfg says (data read or generated; model pretrained or random)."""
+def prepare(cfg: TrainConfig, output: Path, accelerator: Any = None) -> TrainParts:
+    """Model, tokenizer and dataset as cfg says (data read or generated; model pretrained or random; features
+    extracted first when cfg.data.extract_features). With an accelerator, files (a synthetic set, features) are
+    written by the main process only while the others wait, then read by all."""
     from affectgpt.data.dataset import TrainingDataset, collate_batch
 
-    samples, features_dir = read_samples(cfg, output)
+    samples, features_dir = _main_then_rest(accelerator, lambda: read_samples(cfg, output),
+                                            lambda: read_samples(cfg, output, generate=False))
     model_cfg = cfg.model_config
     if cfg.model.init == "random":
         from affectgpt.train.tiny import build_random_model
@@ -306,11 +348,42 @@ def prepare(cfg: TrainConfig, output: Path) -> TrainParts:
         model, tokenizer = build_model(model_cfg)
         base = {"llm": model_cfg.llm, "visual_encoder": model_cfg.visual_encoder,
                 "audio_encoder": model_cfg.audio_encoder}
-    if features_dir is None and set(model.cfg.modalities) != {"text"}:
+    needs_media = set(model.cfg.modalities) != {"text"}
+    if cfg.data.extract_features and needs_media:
+        features_dir = features_dir or output / "features"
+        samples = usable_samples(samples, model.cfg.visual_input, output)
+        _main_then_rest(accelerator, lambda: extract_for_training(samples, model, features_dir), lambda: None)
+    elif features_dir is None and needs_media:
         samples = usable_samples(samples, model.cfg.visual_input, output)
     dataset = TrainingDataset(samples, tokenizer, model.cfg, task=cfg.data.task, features_dir=features_dir,
                               seed=cfg.seed, max_length=model.cfg.max_length)
     return TrainParts(model, tokenizer, dataset, partial(collate_batch, pad_id=tokenizer.pad_token_id), base)
+
+
+def _main_then_rest(accelerator: Any, main: Callable[[], Any], rest: Callable[[], Any]) -> Any:
+    """`main()` on the main process (or without an accelerator); the others wait for it, then run `rest()`."""
+    if accelerator is None:
+        return main()
+    result = main() if accelerator.is_main_process else None
+    accelerator.wait_for_everyone()
+    return result if accelerator.is_main_process else rest()
+
+
+def extract_for_training(samples: list[Any], model: Any, features_dir: Path) -> None:
+    """The feature cache of `samples` with the model's frozen encoders (files already there are kept)."""
+    from affectgpt.data.features import extract_features
+
+    if model.visual_encoder is None or model.audio_encoder is None:
+        raise InputError("data.extract_features needs the model's visual and audio encoders", field="data",
+                         fix="give the model its encoders (local folders, or `random` with init random), or "
+                             "extract features beforehand (affectgpt features extract) and set data.features_dir")
+    report = extract_features(samples, model.visual_encoder, model.audio_encoder, features_dir,
+                              visual_input=model.cfg.visual_input)
+    if report.failures:
+        shown = "; ".join(f"{f['name']}: {f['reason']}" for f in report.failures[:3])
+        raise InputError(f"feature extraction failed for {len(report.failures)} samples ({shown})",
+                         path=Path(features_dir) / "failures.json", field="data.extract_features",
+                         fix="fix or drop those samples")
 
 
 def usable_samples(samples: list[Any], visual_input: str, output: Path) -> list[Any]:
@@ -334,8 +407,9 @@ def usable_samples(samples: list[Any], visual_input: str, output: Path) -> list[
     return usable
 
 
-def read_samples(cfg: TrainConfig, output: Path) -> tuple[list[Any], Path | None]:
-    """The samples and feature folder of cfg.data (a synthetic set is generated into <output>/data)."""
+def read_samples(cfg: TrainConfig, output: Path, *, generate: bool = True) -> tuple[list[Any], Path | None]:
+    """The samples and feature folder of cfg.data (a synthetic set is generated into <output>/data, or only read
+    back from there when `generate` is False)."""
     from affectgpt.data import manifests
 
     data = cfg.data
@@ -346,5 +420,6 @@ def read_samples(cfg: TrainConfig, output: Path) -> tuple[list[Any], Path | None
         return manifests.read_mercaptionplus(data.mercaptionplus), features
     from affectgpt.data.dataset import make_synthetic_dataset
 
-    made = make_synthetic_dataset(output / "data", data.synthetic.n, seed=data.synthetic.seed)
+    made = make_synthetic_dataset(output / "data", data.synthetic.n, seed=data.synthetic.seed) if generate \
+        else output / "data" / "manifest.jsonl"
     return manifests.read_manifest(made), features

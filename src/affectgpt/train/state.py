@@ -112,7 +112,10 @@ def restore(folder: Path, model: Any, optimizer: Any, scheduler: Any, rank: int)
 class MetricsLog:
     """metrics.jsonl: one JSON object per logged step (appended); optional TensorBoard mirror."""
 
-    def __init__(self, output: Path, *, tensorboard: bool = False) -> None:
+    def __init__(self, output: Path, *, tensorboard: bool = False, start: int = 0) -> None:
+        """`start`: the step a resumed run continues from; TensorBoard hides any events logged after it by the
+        interrupted run (as truncate_after does for metrics.jsonl). Without the tensorboard package, asking for
+        TensorBoard is a MissingExtra naming affectgpt[train]."""
         self.path = output / METRICS
         self.writer = None
         if tensorboard:
@@ -121,7 +124,7 @@ class MetricsLog:
             require("tensorboard", extra="train")
             from torch.utils.tensorboard import SummaryWriter
 
-            self.writer = SummaryWriter(str(output / "tensorboard"))
+            self.writer = SummaryWriter(str(output / "tensorboard"), purge_step=start + 1 if start else None)
 
     def truncate_after(self, step: int) -> None:
         """Drop lines logged after `step` (a run killed after its last checkpoint), so resume never duplicates."""

@@ -1,5 +1,7 @@
-"""The random-init model (`model.init: random`): a word-level tokenizer from the training texts and a small LLM
-built in-process from `llm_config` with variance-preserving weights, for the CPU recipe, tests and benchmarks.
+"""The random-init model (`model.init: random`): a word-level tokenizer from the training texts, a small LLM
+built in-process from `llm_config` with variance-preserving weights and, for an encoder named `random`, a small
+frozen CLIP / HuBERT built in-process from `visual_config` / `audio_config`, for the CPU recipe, tests and
+benchmarks.
 
 Nothing is downloaded. The tokenizer is written to `<output>/tokenizer` (a normal HF tokenizer folder, loaded back
 through model/lm.py's `load_tokenizer`, so BOS/EOS/PAD and the placeholders follow the real rules); the LLM's
@@ -24,6 +26,8 @@ from affectgpt.model.config import ModelConfig
 from affectgpt.model.lm import BOS, EOS, LORA_MARK
 
 UNK = "<unk>"
+RANDOM = "random"
+"""The encoder name (`visual_encoder` / `audio_encoder`) of an in-process random encoder."""
 
 
 def sample_texts(samples: Sequence[Sample], cfg: ModelConfig) -> list[str]:
@@ -75,8 +79,9 @@ def build_random_model(cfg: ModelConfig, samples: Sequence[Sample], output: str 
                        seed: int) -> tuple[Any, Any, dict[str, str]]:
     """(AffectGPT, tokenizer, base locations) for `model.init: random`.
 
-    The LLM vocabulary is sized to the tokenizer; llm_dim is the llm_config's hidden_size; encoders are loaded
-    when visual_encoder / audio_encoder name local folders (else the batches must carry features).
+    The LLM vocabulary is sized to the tokenizer; llm_dim is the llm_config's hidden_size; an encoder named
+    `random` is built in-process from visual_config / audio_config (seeded), one naming a local folder is loaded,
+    any other leaves the batches to carry features.
     """
     from affectgpt.model.affectgpt import AffectGPT
     from affectgpt.model.lm import build_llm_from_config, placeholder_ids
@@ -89,7 +94,7 @@ def build_random_model(cfg: ModelConfig, samples: Sequence[Sample], output: str 
     tokenizer = build_word_tokenizer(sample_texts(samples, cfg), folder)
     cfg = replace(cfg, llm_config={**cfg.llm_config, "vocab_size": len(tokenizer)},
                   llm_dim=int(cfg.llm_config["hidden_size"]))
-    visual, audio, cfg = _local_encoders(cfg)
+    visual, audio, cfg = _local_encoders(cfg, seed)
     torch.manual_seed(seed)  # LoRA's A matrices
     llm = build_llm_from_config(cfg, device="cpu")
     redraw(llm, seed)
@@ -98,16 +103,70 @@ def build_random_model(cfg: ModelConfig, samples: Sequence[Sample], output: str 
     return model, tokenizer, {"llm": f"random (seed {seed})", "tokenizer": str(folder)}
 
 
-def _local_encoders(cfg: ModelConfig) -> tuple[Any, Any, ModelConfig]:
+def _local_encoders(cfg: ModelConfig, seed: int = 0) -> tuple[Any, Any, ModelConfig]:
+    """The encoders of a random-init model: `random` (built in-process, seeded), a local folder (loaded) or
+    neither (None: the batches must carry features). Widths are read off them into the config."""
     from affectgpt.model.encoders import ClipVisualEncoder, HubertAudioEncoder
 
     visual = audio = None
-    if Path(cfg.visual_encoder).is_dir() and {"video", "multi"} & set(cfg.modalities):
-        visual = ClipVisualEncoder(cfg.visual_encoder)
-        cfg = replace(cfg, visual_dim=visual.dim)
-    if Path(cfg.audio_encoder).is_dir() and {"audio", "multi"} & set(cfg.modalities):
-        audio = HubertAudioEncoder(cfg.audio_encoder, normalization=cfg.hubert_normalization)
-        cfg = replace(cfg, audio_dim=audio.dim)
+    if {"video", "multi"} & set(cfg.modalities):
+        if cfg.visual_encoder == RANDOM:
+            visual = random_visual_encoder(cfg, seed)
+        elif Path(cfg.visual_encoder).is_dir():
+            visual = ClipVisualEncoder(cfg.visual_encoder)
+        if visual is not None:
+            cfg = replace(cfg, visual_dim=visual.dim)
+    if {"audio", "multi"} & set(cfg.modalities):
+        if cfg.audio_encoder == RANDOM:
+            audio = random_audio_encoder(cfg, seed)
+        elif Path(cfg.audio_encoder).is_dir():
+            audio = HubertAudioEncoder(cfg.audio_encoder, normalization=cfg.hubert_normalization)
+        if audio is not None:
+            cfg = replace(cfg, audio_dim=audio.dim)
     if visual is not None and audio is not None:
         cfg = replace(cfg, fusion_dim=max(cfg.visual_dim, cfg.audio_dim))
     return visual, audio, cfg
+
+
+def random_visual_encoder(cfg: ModelConfig, seed: int) -> Any:
+    """A ClipVisualEncoder around a CLIPModel built from `cfg.visual_config` with transformers' random init
+    (seeded by `seed`, without touching the global RNG) and OpenAI CLIP's preprocessing."""
+    from transformers import CLIPModel
+
+    from affectgpt.model.encoders import ClipVisualEncoder
+
+    model = _random_model(CLIPModel, "clip", cfg.visual_config, "visual_config", seed * 1_000_003 + 1)
+    return ClipVisualEncoder.from_model(model)
+
+
+def random_audio_encoder(cfg: ModelConfig, seed: int) -> Any:
+    """A HubertAudioEncoder around a HubertModel built from `cfg.audio_config` (keep the real conv strides, so a
+    2-s clip gives 99 frames) with transformers' random init, seeded, and input normalisation on."""
+    from transformers import HubertModel
+
+    from affectgpt.model.encoders import HubertAudioEncoder
+
+    model = _random_model(HubertModel, "hubert", cfg.audio_config, "audio_config", seed * 1_000_003 + 2)
+    return HubertAudioEncoder.from_model(model, normalization=cfg.hubert_normalization)
+
+
+def _random_model(cls: Any, model_type: str, config: dict[str, Any] | None, key: str, seed: int) -> Any:
+    from transformers import AutoConfig
+
+    if not config:
+        raise InputError(f"a random {model_type} encoder needs its transformers config", field=f"model.config.{key}",
+                         fix=f"give {key}: {{model_type: {model_type}, hidden_size: ..., ...}}")
+    given = {k: v for k, v in config.items() if k != "model_type"}
+    if config.get("model_type", model_type) != model_type:
+        raise InputError(f"{key} has model_type {config.get('model_type')!r}", field=f"model.config.{key}",
+                         fix=f"use model_type {model_type}")
+    try:
+        hf_config = AutoConfig.for_model(model_type, **given)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"not a valid {model_type} config ({exc})", field=f"model.config.{key}",
+                         fix="check the transformers config keys") from exc
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = cls(hf_config)
+    model.config._name_or_path = RANDOM  # the feature cache's encoder id (data/features.py: encoder_id)
+    return model.eval()
