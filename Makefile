@@ -2,21 +2,31 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+HASH := $(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+# The demo needs only the scorer and the report (no torch); the tests need every extra.
+DEMO_STAMP := $(VENV)/.demo-$(HASH)
+STAMP := $(VENV)/.dev-$(HASH)
 
 .PHONY: demo test lint speech bench clean
+
+$(DEMO_STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[report]'
+	rm -f $(VENV)/.demo-*
+	touch $@
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	rm -f $(VENV)/.installed-*
-	touch $@
+	rm -f $(VENV)/.dev-* $(VENV)/.demo-*
+	touch $@ $(DEMO_STAMP)
 
 # The main job on the embedded default: score the hand-written example set (examples/) with the built-in
 # protocol (or the official wheel files, when `affectgpt bench fetch-wheels` has cached them), then write
 # the JSON results and an HTML report into demo-out/.
-demo: $(STAMP)
+demo: $(DEMO_STAMP)
 	$(BIN)/affectgpt bench suite --predictions-root examples/predictions --labels-root examples/labels
 	@echo
 	$(BIN)/affectgpt bench score --dataset ovmerdplus --predictions examples/predictions/ovmerdplus \
