@@ -214,3 +214,12 @@ def test_missing_modality_and_wrong_shapes_are_clear_errors():
     no_multi.input_ids[0, 2] = 5  # break one placeholder block
     with pytest.raises(InputError, match="expected one block"):
         model(no_multi)
+
+
+def test_encoders_are_chosen_by_name_from_the_table():
+    from affectgpt.model.build import build_model
+    from affectgpt.model.encoders import ENCODERS, ClipVisualEncoder, HubertAudioEncoder
+
+    assert ENCODERS.get("clip") is ClipVisualEncoder and ENCODERS.get("hubert") is HubertAudioEncoder
+    with pytest.raises(InputError, match=r"unknown encoder 'clipp'.*did you mean 'clip'"):
+        build_model(replace(TINY, visual_kind="clipp"))

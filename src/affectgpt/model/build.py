@@ -23,14 +23,14 @@ def build_model(cfg: ModelConfig, *, dtype: Any = None, local_files_only: bool =
     import torch
 
     from affectgpt.model.affectgpt import AffectGPT
-    from affectgpt.model.encoders import ClipVisualEncoder, HubertAudioEncoder
+    from affectgpt.model.encoders import ENCODERS
     from affectgpt.model.lm import load_llm, load_tokenizer, placeholder_ids
 
     dtype = dtype or torch.float32
-    visual = ClipVisualEncoder(cfg.visual_encoder, local_files_only=local_files_only, dtype=dtype) \
+    visual = ENCODERS.get(cfg.visual_kind)(cfg.visual_encoder, local_files_only=local_files_only, dtype=dtype) \
         if {"video", "multi"} & set(cfg.modalities) else None
-    audio = HubertAudioEncoder(cfg.audio_encoder, normalization=cfg.hubert_normalization,
-                               local_files_only=local_files_only, dtype=dtype) \
+    audio = ENCODERS.get(cfg.audio_kind)(cfg.audio_encoder, normalization=cfg.hubert_normalization,
+                                         local_files_only=local_files_only, dtype=dtype) \
         if {"audio", "multi"} & set(cfg.modalities) else None
     tokenizer = load_tokenizer(cfg.llm, local_files_only=local_files_only)
     llm = load_llm(cfg.llm, cfg, dtype=dtype, local_files_only=local_files_only)

@@ -44,6 +44,8 @@ class ModelConfig:
         visual_encoder: CLIP model id or folder; features are `get_image_features` per frame.
         audio_encoder: HuBERT model id or folder; features are the mean of the last 4 hidden layers, then
             the mean over time.
+        visual_kind, audio_kind: which encoder family loads them (model/encoders.py ENCODERS: "clip", "hubert");
+            a new family is one entry there.
         visual_input: "face" (face crops, released) or "frame" (raw frames).
         modalities: which inputs the prompt holds: any of multi, audio, video, text (the ablations drop some).
         video_pooling, audio_pooling: per-modality pooling: attention (released), mean, qformer.
@@ -66,6 +68,8 @@ class ModelConfig:
     llm: str = "Qwen/Qwen2.5-7B-Instruct"
     visual_encoder: str = "openai/clip-vit-large-patch14"
     audio_encoder: str = "TencentGameMate/chinese-hubert-large"
+    visual_kind: str = "clip"
+    audio_kind: str = "hubert"
     visual_input: str = "face"
     modalities: tuple[str, ...] = MODALITIES
     video_pooling: str = "attention"
