@@ -71,12 +71,9 @@ def _find_wheel_dir(protocol: str, wheel_dir: str | Path | None) -> Path | None:
         return Path(env)
     from affectgpt.lexicon.fetch import RELEASES, fetched_dir
 
-    versions = ["2026"] if protocol == "official-2026" else ["2025"]
-    for version in versions:
-        folder = fetched_dir(version)
-        if all((folder / name).is_file() for name in RELEASES[version].sha256):
-            return folder
-    return None
+    version = "2026" if protocol == "official-2026" else "2025"
+    folder = fetched_dir(version)
+    return folder if all((folder / name).is_file() for name in RELEASES[version].sha256) else None
 
 
 def _builtin(reason: str) -> ResolvedProtocol:

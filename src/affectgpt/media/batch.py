@@ -14,7 +14,7 @@ import json
 import os
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -260,7 +260,3 @@ def _write_npy(path: Path, array: Any) -> None:
     buffer = io.BytesIO()
     np.save(buffer, array, allow_pickle=False)
     write_bytes(path, buffer.getvalue())
-
-
-def report_json(report: BatchReport) -> str:
-    return json.dumps(asdict(report), indent=2, ensure_ascii=False)
