@@ -1,11 +1,14 @@
-"""One process of the DDP test: `python -m torch.distributed.run --nproc-per-node 2 ddp_worker.py OUT k=v...`.
+"""One process of the multi-process tests: `python -m torch.distributed.run --nproc-per-node 2 ddp_worker.py OUT
+[--resume-at N] k=v...`.
 
-Trains the tiny in-test setup (tinytrain.py) with the given overrides; the main process writes the per-step losses
-to OUT/losses.json.
+Trains the tiny in-test setup (tinytrain.py) with the given overrides into OUT/straight; with --resume-at N,
+also trains the same run into OUT/resumed stopping after step N (as a preempted job) and resumes it to the end.
+The main process writes each run's per-step losses to <run>/losses.json.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -21,12 +24,21 @@ from affectgpt.train.loop import train
 
 def main() -> None:
     torch.set_num_threads(1)
-    output = Path(sys.argv[1])
-    overrides = dict(item.split("=", 1) for item in sys.argv[2:])
-    result = train(tiny_config(**overrides), output, parts=tiny_parts)
+    parser = argparse.ArgumentParser()
+    parser.add_argument("output", type=Path)
+    parser.add_argument("--resume-at", type=int)
+    parser.add_argument("overrides", nargs="*")
+    args = parser.parse_intermixed_args()
+    cfg = tiny_config(**dict(item.split("=", 1) for item in args.overrides))
+    runs = {"straight": [train(cfg, args.output / "straight", parts=tiny_parts)]}
+    if args.resume_at is not None:
+        runs["resumed"] = [train(cfg, args.output / "resumed", parts=tiny_parts, until=args.resume_at),
+                           train(cfg, args.output / "resumed", parts=tiny_parts, resume=True)]
     if torch.distributed.is_initialized() and torch.distributed.get_rank() != 0:
         return
-    (output / "losses.json").write_text(json.dumps(result.losses), encoding="utf-8")
+    for name, results in runs.items():
+        losses = [loss for result in results for loss in result.losses]
+        (args.output / name / "losses.json").write_text(json.dumps(losses), encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -77,6 +77,17 @@ def test_cross_field_rules_name_the_key_and_file(tmp_path):
         load_config(write(tmp_path, ""), TrainConfig, ["schedule.epochs=3"])
     with pytest.raises(InputError, match="precision"):
         load_config(write(tmp_path, ""), TrainConfig, ["precision=fp8"])
+    with pytest.raises(InputError) as info:
+        load_config(write(tmp_path, ""), TrainConfig, ["distributed=zero3"])
+    assert info.value.field == "distributed" and "fsdp" in info.value.fix
+
+
+def test_deepspeed_is_refused_with_the_way_out(tmp_path):
+    path = write(tmp_path, "distributed: deepspeed\n")
+    with pytest.raises(InputError, match="deepspeed is not supported") as info:
+        load_config(path, TrainConfig)
+    assert info.value.field == "distributed" and info.value.path == str(path)
+    assert "distributed: fsdp" in info.value.fix
 
 
 def test_dump_round_trips(tmp_path):

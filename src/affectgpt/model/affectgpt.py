@@ -79,12 +79,15 @@ class AffectGPT(nn.Module):
         self.fusion = build_fusion(cfg) if cfg.uses_multi else None
 
     # -- the training step -------------------------------------------------------------------------------
-    def forward(self, batch: Batch) -> ForwardOutput:
-        """inputs_embeds with the modality tokens spliced in, through the LLM; loss when labels are given."""
+    def forward(self, batch: Batch, *, keep_parts: bool = False) -> ForwardOutput:
+        """inputs_embeds with the modality tokens spliced in, through the LLM; loss when labels are given.
+        `keep_parts`: also return the per-modality tokens and intermediates (for inspection; off in training,
+        where FSDP would have to track them as outputs)."""
         parts = self.modality_tokens(batch)
         embeds = self.splice(batch.input_ids, parts)
         out = self.llm(inputs_embeds=embeds, attention_mask=batch.attention_mask, labels=batch.labels)
-        return ForwardOutput(out.loss if batch.labels is not None else None, out.logits, embeds, parts)
+        return ForwardOutput(out.loss if batch.labels is not None else None, out.logits, embeds,
+                             parts if keep_parts else {})
 
     # -- modality tokens --------------------------------------------------------------------------------
     def modality_tokens(self, batch: Batch) -> dict[str, torch.Tensor]:
@@ -181,6 +184,13 @@ class AffectGPT(nn.Module):
         """Only what training changes: poolers, pre-fusion and LoRA (what our checkpoints hold)."""
         names = {name for name, p in self.named_parameters() if p.requires_grad}
         return {k: v for k, v in self.state_dict().items() if k in names}
+
+    @property
+    def _no_split_modules(self) -> list[str]:
+        """The LLM's decoder-layer classes: FSDP shards each such layer as its own unit (accelerate's transformer
+        auto-wrap reads this attribute, as it does on a transformers model)."""
+        base = self.llm.get_base_model() if hasattr(self.llm, "get_base_model") else self.llm
+        return list(getattr(base, "_no_split_modules", None) or [])
 
     def train(self, mode: bool = True) -> AffectGPT:
         """Train mode for the trainable parts; the frozen encoders stay in eval (the original's were not)."""

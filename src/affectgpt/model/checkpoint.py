@@ -117,16 +117,17 @@ def convert_original(path: str | Path, cfg: Any, output: str | Path) -> ImportRe
     with torch.device("meta"):
         skeleton = AffectGPT(cfg, build_llm_from_config(cfg, device="meta"), {})
     updates, report = plan_import(skeleton, state, source=str(path))
-    _write(output, updates, cfg, {})
+    write(output, updates, cfg, {})
     return report
 
 
 def save(model: Any, folder: str | Path, *, base: dict[str, str] | None = None) -> Path:
     """Write our checkpoint folder: trainable weights (safetensors) + config (JSON), atomically per file."""
-    return _write(folder, model.trainable_state_dict(), model.cfg, base or {})
+    return write(folder, model.trainable_state_dict(), model.cfg, base or {})
 
 
-def _write(folder: str | Path, tensors: dict[str, Any], cfg: Any, base: dict[str, str]) -> Path:
+def write(folder: str | Path, tensors: dict[str, Any], cfg: Any, base: dict[str, str]) -> Path:
+    """Write our checkpoint folder from the trainable tensors themselves (e.g. gathered from FSDP shards)."""
     from safetensors.torch import save as save_tensors
 
     from affectgpt.io.atomic import write_bytes, write_text

@@ -116,6 +116,17 @@ def original_faces_to_frames(raw: Tensor) -> Tensor:
     return wrapped.permute(0, 2, 3, 4, 1).contiguous()
 
 
+class _ClipVision(nn.Module):
+    """CLIP's vision tower and projection alone. The text tower and the logit scale are dropped: unused here
+    (~123M parameters in CLIP-L), and a 0-d parameter such as the logit scale cannot be sharded by FSDP."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.vision_model = model.vision_model
+        self.visual_projection = model.visual_projection
+        self.config = model.config
+
+
 class ClipVisualEncoder(_FrozenEncoder):
     """CLIP image features per frame: uint8 RGB frames [B, T, H, W, 3] -> `get_image_features` [B, T, dv].
 
@@ -156,7 +167,7 @@ class ClipVisualEncoder(_FrozenEncoder):
         return encoder
 
     def _setup(self, model: nn.Module, pre: dict[str, Any]) -> None:
-        self.model = model
+        self.model = _ClipVision(model)
         self.dim = int(self.model.config.projection_dim)
         self.size = _edge(pre.get("size", CLIP_SIZE))
         self.crop_size = _edge(pre.get("crop_size", self.size))

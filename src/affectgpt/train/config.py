@@ -15,7 +15,7 @@ from affectgpt.errors import InputError
 TASKS = ("hybrid", "description", "labels")
 PRECISIONS = ("no", "fp16", "bf16")
 INITS = ("pretrained", "random")
-DISTRIBUTED = ("auto", "fsdp", "deepspeed")
+DISTRIBUTED = ("auto", "fsdp")
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,10 +186,11 @@ class TrainConfig:
         save_every: write a checkpoint every N optimiser steps (and at the end); 0: only at the end.
         keep_last: keep the last K checkpoints (0 keeps all).
         num_workers: DataLoader worker processes for reading and decoding samples.
-        distributed: auto (one process or DDP, whatever `accelerate launch` / torchrun started), fsdp (GPUs
-            only, refused on CPU where accelerate would silently run DDP; untested, and its checkpoints are not
-            yet gathered from the shards) or deepspeed (needs `affectgpt[deepspeed]`; untested).
-        deepspeed_config: a DeepSpeed JSON config when distributed is deepspeed.
+        distributed: auto (one process, or DDP over the processes `accelerate launch` / torchrun started) or
+            fsdp (FSDP2 over those processes: parameters, gradients and optimiser state sharded, one unit per LLM
+            decoder layer; on GPUs over NCCL, on CPUs over gloo; with one process it trains as a single process).
+            Checkpoints are the same files either way and resume under either. `deepspeed` is refused with the
+            reason (not supported: use fsdp).
         tensorboard: also write TensorBoard events to `<output>/tensorboard` (needs the tensorboard package).
         progress: the progress bar on stderr (steps, loss, samples/s): null shows it when stderr is a terminal,
             true always (e.g. into a log file), false never.
@@ -209,7 +210,6 @@ class TrainConfig:
     keep_last: int = 3
     num_workers: int = 0
     distributed: str = "auto"
-    deepspeed_config: str | None = None
     tensorboard: bool = False
     progress: bool | None = None
 
@@ -226,12 +226,15 @@ class TrainConfig:
         if self.precision not in PRECISIONS:
             raise InputError(f"{self.precision!r} is not one of {PRECISIONS}", field="precision",
                              fix="choose no, fp16 or bf16")
+        if self.distributed == "deepspeed":
+            # Not a silent fallback: accelerate drops a DeepSpeed plugin on CPU (the run would be DDP), and our
+            # checkpoints (whole weights + name-keyed optimiser state) cannot hold ZeRO's partitioned optimiser.
+            raise InputError("distributed: deepspeed is not supported", field="distributed",
+                             fix="use distributed: fsdp, which shards parameters, gradients and optimiser state "
+                                 "as ZeRO-3 does, on GPUs and CPUs")
         if self.distributed not in DISTRIBUTED:
             raise InputError(f"{self.distributed!r} is not one of {DISTRIBUTED}", field="distributed",
-                             fix="choose auto, fsdp or deepspeed")
-        if (self.distributed == "deepspeed") != (self.deepspeed_config is not None):
-            raise InputError("deepspeed_config goes with distributed: deepspeed", field="deepspeed_config",
-                             fix="set both, or neither")
+                             fix="choose auto or fsdp")
 
     @property
     def model_config(self) -> Any:

@@ -1,4 +1,4 @@
-"""train(): a TrainConfig -> checkpoints and metrics, on accelerate (one process, DDP, FSDP, DeepSpeed), resumable.
+"""train(): a TrainConfig -> checkpoints and metrics, on accelerate (one process, DDP, FSDP), resumable.
 
 Reads top-down: `train` sets up the run, `run_steps` is the loop, `train_step` one optimiser step.
 
@@ -18,6 +18,7 @@ Choices that make runs reproducible and comparable:
 from __future__ import annotations
 
 import dataclasses
+import os
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -98,7 +99,7 @@ def train(cfg: TrainConfig, output: str | Path, *, resume: bool = False,
 
 
 def make_accelerator(cfg: TrainConfig) -> Any:
-    """The Accelerator for cfg.precision and cfg.distributed (FSDP keeps original parameters: LoRA is partial)."""
+    """The Accelerator for cfg.precision and cfg.distributed (FSDP2: each LLM decoder layer is a shard unit)."""
     from accelerate import Accelerator
     from accelerate.state import AcceleratorState
 
@@ -106,36 +107,62 @@ def make_accelerator(cfg: TrainConfig) -> Any:
     # each train() call sets up its own run, so forget the previous run's settings (not the process group).
     if AcceleratorState._shared_state:
         AcceleratorState._reset_state(reset_partial_state=False)
+    _forget_cpu_fsdp()
     plugins: dict[str, Any] = {}
-    if cfg.distributed == "fsdp":
-        # GPU only, and untested here (no GPU in CI). accelerate enables FSDP only for multi-GPU-like distributed
-        # types, never MULTI_CPU (accelerate/state.py), so on CPU the plugin would be dropped without a word and
-        # the run would be plain DDP. Known gap on GPUs: checkpoints save the main process's unwrapped model and
-        # optimizer state as for DDP, not a gathered full state dict and per-rank optimizer shards.
-        if not torch.cuda.is_available():
-            raise InputError("distributed: fsdp needs GPUs (accelerate runs FSDP only on accelerators; on CPU it "
-                             "would silently fall back to DDP)", field="distributed",
-                             fix="use distributed: auto on CPU (DDP under torchrun / accelerate launch)")
-        from accelerate import FullyShardedDataParallelPlugin
-
-        plugins["fsdp_plugin"] = FullyShardedDataParallelPlugin(use_orig_params=True)
-    elif cfg.distributed == "deepspeed":
-        from affectgpt.extras import require
-
-        require("deepspeed", extra="deepspeed")  # not installed by default: MissingExtra, not accelerate's error
-        if not Path(cfg.deepspeed_config).is_file():
-            raise InputError("the DeepSpeed config file does not exist", path=cfg.deepspeed_config,
-                             field="deepspeed_config", fix="give the path of a DeepSpeed JSON config")
-        from accelerate import DeepSpeedPlugin
-
-        plugins["deepspeed_plugin"] = DeepSpeedPlugin(hf_ds_config=cfg.deepspeed_config)
+    fsdp = _fsdp_plugin() if cfg.distributed == "fsdp" else None
+    if fsdp is not None and torch.cuda.is_available():
+        plugins["fsdp_plugin"] = fsdp
     # Without a GPU, say cpu=True: accelerate then runs torchrun's processes as DDP over gloo (multi-CPU).
+    use_fsdp = os.environ.get("ACCELERATE_USE_FSDP")  # accelerate sets it for good when given a plugin
     accelerator = Accelerator(mixed_precision=cfg.precision, gradient_accumulation_steps=1,
                               cpu=not torch.cuda.is_available(), **plugins)
-    if cfg.precision == "fp16" and accelerator.device.type == "cpu" and accelerator.scaler is None \
-            and cfg.distributed == "auto":
+    if use_fsdp is None:
+        os.environ.pop("ACCELERATE_USE_FSDP", None)  # a later run in this process is not FSDP unless it says so
+    if fsdp is not None and accelerator.num_processes < 2:
+        print("distributed: fsdp with one process has nothing to shard: training as a single process (start "
+              "several with torchrun or accelerate launch)", file=sys.stderr)
+    elif fsdp is not None and accelerator.device.type == "cpu":
+        _cpu_fsdp(accelerator, fsdp, cfg.precision)
+    if cfg.precision == "fp16" and accelerator.device.type == "cpu" and accelerator.scaler is None:
         _cpu_fp16(accelerator)
     return accelerator
+
+
+def _fsdp_plugin() -> Any:
+    """FSDP2 (per-parameter sharding, so frozen and LoRA weights share units), one unit per LLM decoder layer
+    (AffectGPT._no_split_modules) plus the root; weights resharded after each forward."""
+    from accelerate import FullyShardedDataParallelPlugin
+
+    return FullyShardedDataParallelPlugin(fsdp_version=2, auto_wrap_policy="transformer_based_wrap",
+                                          reshard_after_forward=True)
+
+
+def _cpu_fsdp(accelerator: Any, plugin: Any, precision: str) -> None:
+    """FSDP over gloo on CPU processes, through accelerate's own FSDP2 preparation.
+
+    accelerate (1.x) enables FSDP only for accelerator devices: with cpu=True its state says MULTI_CPU and a
+    plugin would be dropped without a word (the run would be DDP). torch's FSDP2 runs on CPU with gloo, so the
+    state is switched to FSDP here exactly as accelerate sets it for GPUs (distributed type, plugin, the plugin's
+    mixed precision).
+    """
+    from accelerate.state import PartialState
+    from accelerate.utils import DistributedType
+
+    # Both states: accelerate's utilities construct AcceleratorState on the fly, which copies PartialState's fields.
+    PartialState().distributed_type = accelerator.state.distributed_type = DistributedType.FSDP
+    accelerator.state.fsdp_plugin = plugin
+    if precision != "no":
+        plugin.set_mixed_precision(precision)
+
+
+def _forget_cpu_fsdp() -> None:
+    """Undo `_cpu_fsdp` of an earlier run in this process (the process group, and so PartialState, outlive it)."""
+    from accelerate.state import PartialState
+    from accelerate.utils import DistributedType
+
+    if PartialState._shared_state and not torch.cuda.is_available() \
+            and PartialState().distributed_type == DistributedType.FSDP:
+        PartialState().distributed_type = DistributedType.MULTI_CPU
 
 
 def _cpu_fp16(accelerator: Any) -> None:
@@ -200,11 +227,17 @@ def run_steps(cfg: TrainConfig, output: Path, accelerator: Any, parts: TrainPart
     if checkpoint is not None:
         trainer = state.read_trainer(checkpoint)
         state.check_compatible(checkpoint, model.cfg, trainer, run_facts)
-        trainer = state.restore(checkpoint, model, optimizer, scheduler, accelerator.process_index)
+        from affectgpt.model.checkpoint import load_weights
+
+        load_weights(model, checkpoint)  # whole weights into the whole model, before FSDP shards it
+    wrapped, optimizer = accelerator.prepare(model, optimizer)
+    if checkpoint is not None:
+        state.restore_optimizer(checkpoint, wrapped, optimizer.optimizer)
+        scheduler.load_state_dict(trainer["scheduler"])
+        state.restore_rng(checkpoint, accelerator.process_index)
         start = int(trainer["step"])
         if accelerator.scaler is not None and trainer.get("scaler"):
             accelerator.scaler.load_state_dict(trainer["scaler"])
-    wrapped, optimizer = accelerator.prepare(model, optimizer)
     log = state.MetricsLog(output, tensorboard=cfg.tensorboard, start=start) if accelerator.is_main_process \
         else None
     if log is not None:
@@ -283,7 +316,9 @@ def train_step(model: Any, micro: Sequence[Any], optimizer: Any, scheduler: Any,
             accelerator.backward(summed * scale)
         loss_sum += summed.detach()
     if max_grad_norm is not None:
-        accelerator.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], max_grad_norm)
+        # All parameters (frozen ones have no gradient and count for nothing): under FSDP accelerate recognises
+        # only the model's own parameter list, and with a subset it would unscale fp16 gradients twice.
+        accelerator.clip_grad_norm_(list(model.parameters()), max_grad_norm)
     optimizer.step()
     scheduler.step()
     optimizer.zero_grad(set_to_none=True)
@@ -316,11 +351,14 @@ def save_checkpoint(accelerator: Any, model: Any, optimizer: Any, scheduler: Any
         shutil.rmtree(partial_dir, ignore_errors=True)
         partial_dir.mkdir(parents=True)
     accelerator.wait_for_everyone()
+    weights, optim = state.gather(model, optimizer.optimizer)  # every process: FSDP gathers the shards
     if accelerator.is_main_process:
         scaler = accelerator.scaler.state_dict() if accelerator.scaler is not None else None
         trainer = {"step": step, "epoch": step // plan.steps_per_epoch, "scheduler": scheduler.state_dict(),
-                   "scaler": scaler, "run": run_facts, "processes": accelerator.num_processes}
-        state.write_shared(partial_dir, accelerator.unwrap_model(model), optimizer, trainer, base)
+                   "scaler": scaler, "run": run_facts, "processes": accelerator.num_processes,
+                   "distributed": accelerator.distributed_type.value}
+        state.write_shared(partial_dir, accelerator.unwrap_model(model).cfg, weights, optim, trainer, base)
+    del weights, optim
     state.write_rng(partial_dir, accelerator.process_index)
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:

@@ -5,6 +5,11 @@ config.json, loadable for inference as is) plus `state/`: `optimizer.pt` (tensor
 read back with `torch.load(weights_only=True)`), `trainer.json` (step, scheduler, loss scaler, run facts) and
 `rng_<rank>.safetensors` (each process's torch RNG). No pickled objects are ever loaded. A folder is written
 under a temporary name and renamed when complete, so a killed run never leaves a half checkpoint to resume from.
+
+Weights and optimiser state are stored whole and keyed by parameter name, however the run was distributed:
+under FSDP they are gathered from the processes' shards (`gather`) and split again on resume
+(`restore_optimizer`). So one process, DDP and FSDP write the same files, and a checkpoint resumes under any of
+them (and with another number of processes, as long as the global batch stays the same).
 """
 
 from __future__ import annotations
@@ -39,11 +44,28 @@ def list_checkpoints(output: Path) -> list[Path]:
     return [p for _, p in sorted(found)]
 
 
-def write_shared(folder: Path, model: Any, optimizer: Any, trainer: dict[str, Any], base: dict[str, str]) -> None:
-    """The main process's part of a checkpoint (into a temporary folder)."""
-    checkpoint.save(model, folder, base=base)
+def gather(model: Any, optimizer: Any) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """The trainable weights and the optimiser state, whole and keyed by parameter name (a collective: every
+    process calls it; in a distributed run the main process gets them on the CPU, the others empty dicts).
+
+    `model` is the prepared model (plain, DDP or FSDP), `optimizer` the torch optimizer inside accelerate's.
+    """
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_state_dict
+
+    distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
+    options = StateDictOptions(full_state_dict=True, cpu_offload=distributed, ignore_frozen_params=True)
+    weights, optim = get_state_dict(model, optimizer, options=options)
+    inner = model.module if isinstance(model, torch.nn.parallel.DistributedDataParallel) else model
+    trainable = {name for name, p in inner.named_parameters() if p.requires_grad}
+    return {k: v for k, v in weights.items() if k in trainable}, optim
+
+
+def write_shared(folder: Path, cfg: Any, weights: dict[str, torch.Tensor], optim: dict[str, Any],
+                 trainer: dict[str, Any], base: dict[str, str]) -> None:
+    """The main process's part of a checkpoint (into a temporary folder): what `gather` returned, and trainer.json."""
+    checkpoint.write(folder, weights, cfg, base)
     (folder / STATE).mkdir(parents=True, exist_ok=True)
-    torch.save(optimizer.state_dict(), folder / STATE / "optimizer.pt")
+    torch.save(optim, folder / STATE / "optimizer.pt")
     (folder / STATE / "trainer.json").write_text(json.dumps(trainer, indent=2), encoding="utf-8")
 
 
@@ -90,15 +112,26 @@ def check_compatible(folder: Path, model_cfg: Any, trainer: dict[str, Any], run:
                              "or train into a new --output")
 
 
-def restore(folder: Path, model: Any, optimizer: Any, scheduler: Any, rank: int) -> dict[str, Any]:
-    """Load weights, optimiser, scheduler and this process's RNG from a checkpoint; returns trainer.json."""
+def restore_optimizer(folder: Path, model: Any, optimizer: Any) -> None:
+    """Load the optimiser state of a checkpoint into the prepared model's optimiser (each process takes its shard
+    under FSDP). Call after `accelerator.prepare`: FSDP replaces the parameters the optimiser holds."""
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
+
+    path = folder / STATE / "optimizer.pt"
+    saved = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        set_optimizer_state_dict(model, optimizer, saved, options=StateDictOptions(full_state_dict=True))
+    except (KeyError, ValueError, RuntimeError, AssertionError) as exc:
+        raise InputError(f"the optimiser state does not fit this model ({type(exc).__name__}: {exc})", path=path,
+                         fix="resume with the config the checkpoint was trained with, or train into a new "
+                             "--output") from exc
+
+
+def restore_rng(folder: Path, rank: int) -> None:
+    """This process's RNG state, when the checkpoint has one for its rank (a run resumed with more processes
+    starts the new ones from their seeds)."""
     from safetensors.torch import load_file
 
-    trainer = read_trainer(folder)
-    checkpoint.load_weights(model, folder)
-    state = torch.load(folder / STATE / "optimizer.pt", map_location="cpu", weights_only=True)
-    optimizer.load_state_dict(state)
-    scheduler.load_state_dict(trainer["scheduler"])
     rng_file = folder / STATE / f"rng_{rank}.safetensors"
     if rng_file.is_file():
         rng = load_file(str(rng_file))
@@ -106,7 +139,6 @@ def restore(folder: Path, model: Any, optimizer: Any, scheduler: Any, rank: int)
         cuda = [rng[k] for k in sorted(rng) if k.startswith("cuda_")]
         if cuda and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(cuda)
-    return trainer
 
 
 class MetricsLog:

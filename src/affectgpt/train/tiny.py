@@ -11,6 +11,8 @@ base weights are redrawn from a generator seeded by the config's seed, so the sa
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -57,7 +59,14 @@ def build_word_tokenizer(texts: Iterable[str], folder: str | Path) -> Any:
     core.pre_tokenizer = splitter
     fast = PreTrainedTokenizerFast(tokenizer_object=core, unk_token=UNK, bos_token=BOS, eos_token=EOS, pad_token=EOS)
     fast.add_special_tokens({"additional_special_tokens": [BOS, EOS]})
-    fast.save_pretrained(str(folder))
+    # Every process of a distributed run builds the same tokenizer: each writes into its own folder and moves
+    # the files into place one by one (atomic renames), so no process reads another's half-written file.
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=folder, prefix=".writing-") as scratch:
+        fast.save_pretrained(scratch)
+        for written in Path(scratch).iterdir():
+            os.replace(written, folder / written.name)
     return load_tokenizer(folder)
 
 
