@@ -56,6 +56,8 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/compare_protocols.py
 	$(BIN)/python benchmarks/bench_media.py
 	$(BIN)/python benchmarks/bench_model.py
+	$(BIN)/python benchmarks/bench_training.py
+	$(BIN)/python benchmarks/bench_fsdp.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

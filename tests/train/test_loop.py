@@ -149,6 +149,10 @@ def _losses(run: Path) -> list[float]:
     return json.loads((run / "losses.json").read_text())
 
 
+def _held(run: Path) -> list[dict]:
+    return [json.loads((run / f"held_{rank}.json").read_text()) for rank in (0, 1)]
+
+
 def _trainer(checkpoint_dir: Path) -> dict:
     return json.loads((checkpoint_dir / "state" / "trainer.json").read_text())
 
@@ -162,6 +166,8 @@ def test_ddp_two_processes_match_one(tmp_path):
     assert two == pytest.approx(one.losses, rel=1e-4)
     assert one.losses[-1] < one.losses[0]
     assert _trainer(tmp_path / "two" / "straight" / "checkpoint_000012")["distributed"] == "MULTI_CPU"
+    held = _held(tmp_path / "two" / "straight")
+    assert all(h["local"] == h["whole"] for h in held)  # DDP: every process holds the whole model
 
 
 @pytest.mark.slow
@@ -175,6 +181,8 @@ def test_fsdp_two_processes_match_one_and_their_checkpoints_resume_anywhere(tmp_
     straight, resumed = tmp_path / "two" / "straight", tmp_path / "two" / "resumed"
     trainer = _trainer(straight / "checkpoint_000010")
     assert trainer["distributed"] == "FSDP" and trainer["processes"] == 2
+    held = _held(straight)  # each process holds its half of every parameter (rows split, padded to even)
+    assert sum(h["local"] for h in held) >= held[0]["whole"] and all(h["local"] < 0.6 * h["whole"] for h in held)
     one = train(tiny_config(**common, batch_size=4), tmp_path / "one", parts=tiny_parts)
     assert _losses(straight) == pytest.approx(one.losses, rel=1e-4)
     # The checkpoint is whole (gathered), not one process's shard: the same tensors as the single process's.
