@@ -60,8 +60,8 @@ def extract(args: argparse.Namespace, data: Path, out: Path) -> float:
     from affectgpt.data.features import extract_features
     from affectgpt.data.manifests import read_manifest
     from affectgpt.model.encoders import ClipVisualEncoder, HubertAudioEncoder
+    from affectgpt.model.random_init import RANDOM, random_audio_encoder, random_visual_encoder
     from affectgpt.train.config import TrainConfig
-    from affectgpt.train.tiny import RANDOM, random_audio_encoder, random_visual_encoder
 
     torch.set_num_threads(args.threads)
     cfg = load_config(ROOT / "configs" / "tiny-cpu.yaml", TrainConfig, overrides(args, data, None))

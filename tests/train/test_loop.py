@@ -221,7 +221,7 @@ def test_fsdp_fp16_clips_and_resumes_exactly_with_its_loss_scaler(tmp_path):
 
 
 @pytest.mark.slow
-def test_tiny_cpu_recipe_learns_and_reproduces_answers(tmp_path):
+def test_tiny_cpu_recipe_learns_and_reproduces_answers(tmp_path, capsys):
     """The multimodal recipe (random CLIP + HuBERT, frames + audio + pre-fusion + subtitle) learns its data: each
     clip's own answer comes back, and the secondary label, which only the voice tells, is right for both voices."""
     from affectgpt.config import load_config
@@ -238,7 +238,23 @@ def test_tiny_cpu_recipe_learns_and_reproduces_answers(tmp_path):
     assert len(list((tmp_path / "features").glob("*.safetensors"))) == 12
     final = sum(result.losses[-10:]) / 10
     assert final < 0.1 * result.losses[0]
-    _greedy_answers_are_own_answers(parts)
+    _greedy_answers_are_own_answers(parts.model, parts.tokenizer, parts.dataset.samples)
+    # The checkpoint alone (what `affectgpt describe` / `predict` load): the random-init model is rebuilt from
+    # its seed and the tokenizer saved with it, then its trained weights loaded; it answers the same.
+    from affectgpt.infer.describe import load_model
+
+    shutil.rmtree(tmp_path / "tokenizer")  # the run's own copy: the checkpoint must not need it
+    model, tokenizer = load_model(result.checkpoint)
+    _greedy_answers_are_own_answers(model, tokenizer, parts.dataset.samples)
+    # And `affectgpt describe` on a clip file answers with that clip's description and labels.
+    from affectgpt.cli import main
+
+    sample = parts.dataset.samples[0]
+    for task, wanted in (("description", sample.description), ("labels", ", ".join(sample.labels))):
+        assert main(["describe", str(sample.video), "--subtitle", sample.subtitle, "--model",
+                     str(result.checkpoint), "--task", task]) == 0
+        said = capsys.readouterr().out
+        assert "".join(wanted.split()) in "".join(said.split()), (task, said)  # the word tokenizer spaces words
 
 
 def test_synthetic_answers_follow_the_inputs(tmp_path):
@@ -257,7 +273,7 @@ def test_synthetic_answers_follow_the_inputs(tmp_path):
     assert len(by_subtitle) == 6 and len(seen) == 11  # neutral: both its voices are middle tones
 
 
-def _greedy_answers_are_own_answers(parts) -> None:
+def _greedy_answers_are_own_answers(model, tokenizer, samples) -> None:
     """Greedy generation from each sample's own media (encoded on the fly by the model's encoders, not the
     feature cache it trained from) gives exactly that sample's target, for both questions."""
     from affectgpt.data.features import load_media
@@ -265,9 +281,9 @@ def _greedy_answers_are_own_answers(parts) -> None:
     from affectgpt.model.affectgpt import Batch
     from affectgpt.model.prompt import encode_inference, prompt_for
 
-    model, tokenizer, dataset = parts.model.eval(), parts.tokenizer, parts.dataset
+    model = model.eval()
     wrong, secondaries = [], set()
-    for sample in dataset.samples:
+    for sample in samples:
         frames, clips = load_media(sample, visual_input=model.cfg.visual_input)
         for task in sample.tasks:
             question, target = question_answer(sample, task)
@@ -280,4 +296,4 @@ def _greedy_answers_are_own_answers(parts) -> None:
                 wrong.append((sample.name, task, tokenizer.decode(out), target))
         secondaries.add((sample.subtitle, len(sample.labels)))
     assert not wrong, wrong
-    assert len(secondaries) > len({s.subtitle for s in dataset.samples})  # some subtitle had both answers
+    assert len(secondaries) > len({s.subtitle for s in samples})  # some subtitle had both answers

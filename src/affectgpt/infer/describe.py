@@ -37,13 +37,17 @@ def load_model(path: str | Path, *, dtype: Any = None, overrides: dict[str, str]
     ({"llm": ..., "visual_encoder": ..., "audio_encoder": ...})."""
     from dataclasses import replace
 
+    from affectgpt.model import random_init
     from affectgpt.model.build import build_model
     from affectgpt.model.checkpoint import load_weights, read_config
 
-    cfg, _ = read_config(path)
+    cfg, base = read_config(path)
     if overrides:
         cfg = replace(cfg, **{k: str(v) for k, v in overrides.items() if v})
-    model, tokenizer = build_model(cfg, dtype=dtype)
+    if base.get("init") == random_init.RANDOM:  # a random-init run (tiny recipe): rebuilt from its seed
+        model, tokenizer = random_init.from_checkpoint(path, cfg, base)
+    else:
+        model, tokenizer = build_model(cfg, dtype=dtype)
     load_weights(model, path)
     return model.eval(), tokenizer
 
@@ -68,9 +72,21 @@ def answer(model: Any, tokenizer: Any, clips: Sequence[Any], *, task: str = "des
                   if "audio" in cfg.modalities or cfg.uses_multi else None)
     new_ids = model.generate(batch, max_new_tokens=generation.max_new_tokens, do_sample=generation.do_sample,
                              temperature=generation.temperature, top_p=generation.top_p, seed=generation.seed,
-                             stop_ids=[tokenizer.eos_token_id], stop_strings=["###"], tokenizer=tokenizer)
+                             **_stops(tokenizer))
     texts = tokenizer.batch_decode(new_ids, skip_special_tokens=True)
     return [decode_answer(text) for text in texts]
+
+
+def _stops(tokenizer: Any) -> dict[str, Any]:
+    """Stop at EOS and at the answer's end marker "###". A word-level tokenizer (the random-init recipe's) has the
+    marker as one word, so it stops on that id (transformers' stop strings cannot read a word-level vocabulary);
+    a subword tokenizer stops on the string, however it is split."""
+    from affectgpt.model.prompt import TARGET_END
+
+    backend = getattr(getattr(tokenizer, "backend_tokenizer", None), "model", None)
+    if type(backend).__name__ == "WordLevel" and TARGET_END in tokenizer.get_vocab():
+        return {"stop_ids": [tokenizer.eos_token_id, tokenizer.get_vocab()[TARGET_END]]}
+    return {"stop_ids": [tokenizer.eos_token_id], "stop_strings": [TARGET_END], "tokenizer": tokenizer}
 
 
 def left_pad(rows: Sequence[list[int]], pad_id: int) -> tuple[Any, Any]:

@@ -62,7 +62,11 @@ def gather(model: Any, optimizer: Any) -> tuple[dict[str, torch.Tensor], dict[st
 
 def write_shared(folder: Path, cfg: Any, weights: dict[str, torch.Tensor], optim: dict[str, Any],
                  trainer: dict[str, Any], base: dict[str, str]) -> None:
-    """The main process's part of a checkpoint (into a temporary folder): what `gather` returned, and trainer.json."""
+    """The main process's part of a checkpoint (into a temporary folder): what `gather` returned, and trainer.json.
+    A run's own tokenizer (random-init models) is copied in, so the checkpoint loads on its own."""
+    if base.get("tokenizer"):
+        shutil.copytree(base["tokenizer"], folder / "tokenizer", ignore=shutil.ignore_patterns(".*"))
+        base = {**base, "tokenizer": "tokenizer"}
     checkpoint.write(folder, weights, cfg, base)
     (folder / STATE).mkdir(parents=True, exist_ok=True)
     torch.save(optim, folder / STATE / "optimizer.pt")
