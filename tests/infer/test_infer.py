@@ -74,6 +74,22 @@ def test_describe_command(checkpoint_dir, square_clip, capsys):
     assert capsys.readouterr().out == sampled  # seeded sampling repeats
 
 
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+def test_describe_in_half_precision(checkpoint_dir, square_clip, capsys, dtype):
+    """The whole model in the asked dtype (encoders, LLM, trained weights): it answers, the same way twice."""
+    args = ["describe", str(square_clip), "--model", str(checkpoint_dir), "--subtitle", "Hi.",
+            "--max-new-tokens", "5", "--dtype", dtype]
+    assert main(args) == 0
+    first = capsys.readouterr().out
+    assert first.strip()
+    assert main(args) == 0
+    assert capsys.readouterr().out == first
+    from affectgpt.infer.describe import load_model
+
+    model, _ = load_model(checkpoint_dir, dtype=getattr(torch, dtype))
+    assert {p.dtype for p in model.parameters()} == {getattr(torch, dtype)}
+
+
 def test_predict_writes_one_file_per_checkpoint_and_resumes(checkpoint_dir, caches, tmp_path, capsys):
     out = tmp_path / "outputs"
     partial = out / f"{checkpoint_dir.name}.partial.jsonl"

@@ -33,8 +33,8 @@ class Generation:
 
 
 def load_model(path: str | Path, *, dtype: Any = None, overrides: dict[str, str] | None = None) -> tuple[Any, Any]:
-    """Our checkpoint folder -> (AffectGPT in eval mode, tokenizer). `overrides` may relocate base models
-    ({"llm": ..., "visual_encoder": ..., "audio_encoder": ...})."""
+    """Our checkpoint folder -> (AffectGPT in eval mode, tokenizer), all in `dtype` (default float32).
+    `overrides` may relocate base models ({"llm": ..., "visual_encoder": ..., "audio_encoder": ...})."""
     from dataclasses import replace
 
     from affectgpt.model import random_init
@@ -49,6 +49,8 @@ def load_model(path: str | Path, *, dtype: Any = None, overrides: dict[str, str]
     else:
         model, tokenizer = build_model(cfg, dtype=dtype)
     load_weights(model, path)
+    if dtype is not None:
+        model = model.to(dtype)  # the trained (float32) weights too: one dtype for inference
     return model.eval(), tokenizer
 
 

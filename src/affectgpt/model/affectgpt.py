@@ -95,6 +95,11 @@ class AffectGPT(nn.Module):
         parts: dict[str, torch.Tensor] = {}
         visual = self._visual_features(batch) if self.video_pool is not None or self.fusion else None
         audio = self._audio_features(batch) if self.audio_pool is not None or self.fusion else None
+        # The fusion modules compute in their own dtype (float32 trainable weights beside bfloat16 encoders, or
+        # all bfloat16 for inference); autocast, where on, still chooses per operation.
+        dtype = self._fusion_dtype()
+        visual = visual.to(dtype) if visual is not None and dtype is not None else visual
+        audio = audio.to(dtype) if audio is not None and dtype is not None else audio
         vis_kind = self.cfg.visual_input  # "face" or "frame": which placeholder the visual tokens fill
         if self.video_pool is not None:
             pooled = self.video_pool(visual)
@@ -114,6 +119,12 @@ class AffectGPT(nn.Module):
             if fused.weights is not None:
                 parts["multi_attention_weights"] = fused.weights
         return parts
+
+    def _fusion_dtype(self) -> torch.dtype | None:
+        for module in (self.video_pool, self.audio_pool, self.fusion):
+            for param in module.parameters() if module is not None else ():
+                return param.dtype
+        return None
 
     def _visual_features(self, batch: Batch) -> torch.Tensor:
         if batch.visual_features is not None:
