@@ -118,8 +118,10 @@ def _coerce(value: Any, tp: Any, key: str, source: str) -> Any:
     ok, result = _try(value, tp, key, source)
     if ok:
         return result
-    raise InputError(f"expected {_type_name(tp)}, got {_describe(value)}", path=source, field=key,
-                     fix=f"give {key} a value of type {_type_name(tp)}")
+    fix = f"give {key} a value of type {_type_name(tp)}"
+    if isinstance(value, bool) and _try("text", tp, key, source)[0]:
+        fix += f' in quotes: YAML reads no/yes/off/on as booleans (e.g. {key}: "no", or --set \'{key}="no"\')'
+    raise InputError(f"expected {_type_name(tp)}, got {_describe(value)}", path=source, field=key, fix=fix)
 
 
 def _try(value: Any, tp: Any, key: str, source: str) -> tuple[bool, Any]:

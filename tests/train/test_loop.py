@@ -114,6 +114,23 @@ def test_fp16_on_cpu_uses_a_loss_scaler_and_resumes_exactly(tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_bfloat16_base_weights_with_float32_trained_weights(tmp_path):
+    """model.base_dtype bfloat16: frozen weights in bfloat16, the trained ones float32 (also in the checkpoint),
+    without autocast; it learns like the float32 model, and resumes exactly."""
+    cfg = tiny_config(**{"schedule.total_steps": 6, "save_every": 3, "model.base_dtype": "bfloat16"})
+    built = []
+    straight = train(cfg, tmp_path / "straight", parts=lambda c, o: built.append(tiny_parts(c, o)) or built[-1])
+    assert {(p.requires_grad, p.dtype) for p in built[0].model.parameters()} == {(True, torch.float32),
+                                                                                (False, torch.bfloat16)}
+    fp32 = train(tiny_config(**{"schedule.total_steps": 6}), tmp_path / "fp32", parts=tiny_parts)
+    assert straight.losses != fp32.losses and straight.losses == pytest.approx(fp32.losses, rel=3e-2)
+    weights = trainable(tmp_path / "straight" / "checkpoint_000006")
+    assert weights and {w.dtype for w in weights.values()} == {torch.float32}
+    first = train(cfg, tmp_path / "split", parts=tiny_parts, until=3)
+    second = train(cfg, tmp_path / "split", resume=True, parts=tiny_parts)
+    assert first.losses + second.losses == straight.losses
+
+
 def test_resume_with_another_config_is_refused(tmp_path):
     cfg = tiny_config(**{**SHORT, "save_every": 2})
     train(cfg, tmp_path, parts=tiny_parts, until=2)

@@ -48,13 +48,16 @@ def test_bad_key_is_an_input_error(tmp_path):
 @pytest.mark.slow
 def test_torchrun_fsdp_runs_the_multimodal_recipe(tmp_path):
     """`torchrun -m affectgpt train` with FSDP on 2 CPU processes: the released-style model with its frozen
-    (random) CLIP and HuBERT inside the sharded model, features extracted once by the main process, the
-    tokenizer built by both processes at once, one metrics file, a checkpoint gathered from the shards."""
+    (random) CLIP and HuBERT inside the sharded model, frozen weights in bfloat16 beside float32 trained ones,
+    bf16 autocast, features extracted once by the main process, the tokenizer built by both processes at once,
+    one metrics file, a float32 checkpoint gathered from the shards."""
+    import torch
     from launch import torchrun
     from safetensors.torch import load_file
 
     torchrun("-m", "affectgpt", "train", "--config", str(ROOT / "configs" / "tiny-cpu.yaml"), "--output",
-             str(tmp_path), "--set", "distributed=fsdp", "--set", "schedule.total_steps=20", "--set", "batch_size=2")
+             str(tmp_path), "--set", "distributed=fsdp", "--set", "schedule.total_steps=20", "--set", "batch_size=2",
+             "--set", "model.base_dtype=bfloat16", "--set", "precision=bf16")
     records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records] == [10, 20] and records[1]["loss"] < records[0]["loss"]
     assert len(list((tmp_path / "features").glob("*.safetensors"))) == 12
@@ -63,4 +66,5 @@ def test_torchrun_fsdp_runs_the_multimodal_recipe(tmp_path):
     weights = load_file(str(final / "model.safetensors"))
     lora = [k for k in weights if "lora_A" in k]
     assert lora and all(weights[k].shape[0] == 8 for k in lora)  # whole LoRA matrices (rank 8), not shards
+    assert {w.dtype for w in weights.values()} == {torch.float32}
     assert any(k.startswith("fusion.") for k in weights)

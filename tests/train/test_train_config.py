@@ -77,6 +77,10 @@ def test_cross_field_rules_name_the_key_and_file(tmp_path):
         load_config(write(tmp_path, ""), TrainConfig, ["schedule.epochs=3"])
     with pytest.raises(InputError, match="precision"):
         load_config(write(tmp_path, ""), TrainConfig, ["precision=fp8"])
+    with pytest.raises(InputError, match="got bool") as info:  # YAML's `no` is false: say how to quote it
+        load_config(write(tmp_path, ""), TrainConfig, ["precision=no"])
+    assert 'precision="no"' in info.value.fix
+    assert load_config(write(tmp_path, ""), TrainConfig, ['precision="no"']).precision == "no"
     with pytest.raises(InputError) as info:
         load_config(write(tmp_path, ""), TrainConfig, ["distributed=zero3"])
     assert info.value.field == "distributed" and "fsdp" in info.value.fix

@@ -383,9 +383,10 @@ def prepare(cfg: TrainConfig, output: Path, accelerator: Any = None) -> TrainPar
     else:
         from affectgpt.model.build import build_model
 
-        model, tokenizer = build_model(model_cfg)
+        model, tokenizer = build_model(model_cfg, dtype=getattr(torch, cfg.model.base_dtype))
         base = {"llm": model_cfg.llm, "visual_encoder": model_cfg.visual_encoder,
                 "audio_encoder": model_cfg.audio_encoder}
+    set_dtypes(model, getattr(torch, cfg.model.base_dtype))
     needs_media = set(model.cfg.modalities) != {"text"}
     if cfg.data.extract_features and needs_media:
         features_dir = features_dir or output / "features"
@@ -396,6 +397,14 @@ def prepare(cfg: TrainConfig, output: Path, accelerator: Any = None) -> TrainPar
     dataset = TrainingDataset(samples, tokenizer, model.cfg, task=cfg.data.task, features_dir=features_dir,
                               seed=cfg.seed, max_length=model.cfg.max_length)
     return TrainParts(model, tokenizer, dataset, partial(collate_batch, pad_id=tokenizer.pad_token_id), base)
+
+
+def set_dtypes(model: Any, base: torch.dtype) -> None:
+    """Frozen weights in `base`, trained weights in float32 (the AdamW master weights), in place."""
+    for param in model.parameters():
+        wanted = torch.float32 if param.requires_grad else base
+        if param.is_floating_point() and param.dtype != wanted:
+            param.data = param.data.to(wanted)
 
 
 def _main_then_rest(accelerator: Any, main: Callable[[], Any], rest: Callable[[], Any]) -> Any:
