@@ -45,6 +45,7 @@ from typing import Any
 
 from affectgpt.data.sample import Sample
 from affectgpt.errors import InputError
+from affectgpt.io.tables import read_csv_grid
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".flv", ".m4v", ".mpg", ".mpeg", ".wmv", ".ts")
 AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".m4a", ".ogg", ".aac")
@@ -96,27 +97,10 @@ def read_manifest(path: str | Path) -> list[Sample]:
 
 
 def _read_csv_rows(path: Path) -> tuple[set[str], list[tuple[int, dict[str, Any]]]]:
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as handle:
-            reader = csv.reader(handle)
-            header = next(reader, None)
-            if header is None or not any(cell.strip() for cell in header):
-                raise InputError("the manifest is empty: no header line", path=path,
-                                 fix="start it with a header such as name,video,subtitle,description,labels")
-            keys = [cell.strip().lower() for cell in header]
-            rows = []
-            for line, values in enumerate(reader, start=2):
-                if not any(v.strip() for v in values):
-                    continue
-                if len(values) != len(keys):
-                    raise InputError(f"{len(values)} cells for {len(keys)} columns", path=path, field=f"line {line}",
-                                     fix="quote cells that contain commas")
-                rows.append((line, dict(zip(keys, values, strict=True))))
-    except UnicodeDecodeError as exc:
-        raise InputError(f"not UTF-8 text ({exc.reason})", path=path, fix="save the file as UTF-8") from exc
-    except csv.Error as exc:
-        raise InputError(f"not a readable CSV ({exc})", path=path, fix="check the quoting") from exc
-    return set(keys), rows
+    header, rows = read_csv_grid(path, header_fix="start it with a header such as "
+                                                  "name,video,subtitle,description,labels")
+    keys = [cell.lower() for cell in header]
+    return set(keys), [(line, dict(zip(keys, cells, strict=True))) for line, cells in rows]
 
 
 def _read_jsonl_rows(path: Path) -> tuple[set[str], list[tuple[int, dict[str, Any]]]]:

@@ -68,6 +68,35 @@ def read_table(path: str | Path, value_keys: Sequence[str] = ()) -> NameTable:
     return _dedupe(path, names, values)
 
 
+def read_csv_grid(path: Path, *, header_fix: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """The header cells (stripped) and the non-blank rows (line number, cells) of a UTF-8 CSV (a byte-order mark
+    allowed), for readers that give the columns their own meaning (training manifests, subtitle tables).
+
+    Raises:
+        InputError: text that is not UTF-8, bad quoting, no header line (`header_fix` says what to start with),
+            a row whose number of cells is not the header's.
+    """
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            reader = csv.reader(handle)
+            header = next(reader, None)
+            if header is None or not any(cell.strip() for cell in header):
+                raise InputError("the file is empty: no header line", path=path, fix=header_fix)
+            rows = []
+            for line, cells in enumerate(reader, start=2):
+                if not any(cell.strip() for cell in cells):
+                    continue  # blank line
+                if len(cells) != len(header):
+                    raise InputError(f"line {line} has {len(cells)} fields but the header has {len(header)}",
+                                     path=path, field=f"line {line}", fix="quote fields that contain commas")
+                rows.append((line, cells))
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not UTF-8 text ({exc.reason})", path=path, fix="save the file as UTF-8") from exc
+    except csv.Error as exc:
+        raise InputError(f"not a readable CSV ({exc})", path=path, fix="check the quoting") from exc
+    return [cell.strip() for cell in header], rows
+
+
 def _dedupe(path: Path, names: list[str], values: list[Any]) -> NameTable:
     seen: dict[str, Any] = {}
     for name, value in zip(names, values, strict=True):

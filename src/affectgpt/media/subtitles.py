@@ -12,13 +12,13 @@
 
 from __future__ import annotations
 
-import csv
 import functools
 from pathlib import Path
 from typing import Any
 
 from affectgpt.errors import InputError
 from affectgpt.extras import require
+from affectgpt.io.tables import read_csv_grid
 from affectgpt.registry import unknown_name
 
 NAME_COLUMNS = ("name", "names")
@@ -45,19 +45,9 @@ def read_subtitle_table(path: str | Path, column: str = "english") -> dict[str, 
     if not column or not column.strip():
         raise InputError("no subtitle column chosen", path=path, field="column",
                          fix="name a text column of the CSV, such as 'english' or 'chinese'")
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as handle:
-            rows = list(csv.reader(handle))
-    except UnicodeDecodeError as exc:
-        raise InputError(f"not UTF-8 text ({exc.reason})", path=path, fix="save the file as UTF-8") from exc
-    except csv.Error as exc:
-        raise InputError(f"not a readable CSV ({exc})", path=path, fix="check the quoting") from exc
-    if not rows or not any(cell.strip() for cell in rows[0]):
-        raise InputError("the file is empty: no header line", path=path,
-                         fix="start the file with a header such as name,chinese,english")
-    header = [cell.strip() for cell in rows[0]]
+    header, rows = read_csv_grid(path, header_fix="start the file with a header such as name,chinese,english")
     name_at, text_at = _columns(path, header, column.strip())
-    return _rows(path, rows[1:], len(header), name_at, text_at)
+    return _rows(path, rows, name_at, text_at)
 
 
 def _columns(path: Path, header: list[str], column: str) -> tuple[int, int]:
@@ -75,14 +65,9 @@ def _columns(path: Path, header: list[str], column: str) -> tuple[int, int]:
     return name_at, next(i for i, cell in enumerate(lowered) if cell == column.lower() and i != name_at)
 
 
-def _rows(path: Path, rows: list[list[str]], width: int, name_at: int, text_at: int) -> dict[str, str]:
+def _rows(path: Path, rows: list[tuple[int, list[str]]], name_at: int, text_at: int) -> dict[str, str]:
     table: dict[str, str] = {}
-    for line, row in enumerate(rows, start=2):
-        if not any(cell.strip() for cell in row):
-            continue  # blank line
-        if len(row) != width:
-            raise InputError(f"line {line} has {len(row)} fields but the header has {width}", path=path,
-                             field=f"line {line}", fix="quote fields that contain commas")
+    for line, row in rows:
         name, text = row[name_at].strip(), row[text_at].strip()
         if not name:
             raise InputError(f"empty name on line {line}", path=path, field="name", fix="give every row a name")
