@@ -351,13 +351,14 @@ def save_checkpoint(accelerator: Any, model: Any, optimizer: Any, scheduler: Any
         shutil.rmtree(partial_dir, ignore_errors=True)
         partial_dir.mkdir(parents=True)
     accelerator.wait_for_everyone()
-    weights, optim = state.gather(model, optimizer.optimizer)  # every process: FSDP gathers the shards
+    inner = accelerator.unwrap_model(model)
+    weights, optim = state.gather(model, inner, optimizer.optimizer)  # every process: FSDP gathers the shards
     if accelerator.is_main_process:
         scaler = accelerator.scaler.state_dict() if accelerator.scaler is not None else None
         trainer = {"step": step, "epoch": step // plan.steps_per_epoch, "scheduler": scheduler.state_dict(),
                    "scaler": scaler, "run": run_facts, "processes": accelerator.num_processes,
                    "distributed": accelerator.distributed_type.value}
-        state.write_shared(partial_dir, accelerator.unwrap_model(model).cfg, weights, optim, trainer, base)
+        state.write_shared(partial_dir, inner.cfg, weights, optim, trainer, base)
     del weights, optim
     state.write_rng(partial_dir, accelerator.process_index)
     accelerator.wait_for_everyone()

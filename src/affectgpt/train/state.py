@@ -44,19 +44,19 @@ def list_checkpoints(output: Path) -> list[Path]:
     return [p for _, p in sorted(found)]
 
 
-def gather(model: Any, optimizer: Any) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+def gather(model: Any, inner: Any, optimizer: Any) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """The trainable weights and the optimiser state, whole and keyed by parameter name (a collective: every
     process calls it; in a distributed run the main process gets them on the CPU, the others empty dicts).
 
-    `model` is the prepared model (plain, DDP or FSDP), `optimizer` the torch optimizer inside accelerate's.
+    `model` is the prepared model (plain, DDP or FSDP), `inner` the same unwrapped (its parameter names are the
+    keys), `optimizer` the torch optimizer inside accelerate's.
     """
     from torch.distributed.checkpoint.state_dict import StateDictOptions, get_state_dict
 
     distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
     options = StateDictOptions(full_state_dict=True, cpu_offload=distributed, ignore_frozen_params=True)
     weights, optim = get_state_dict(model, optimizer, options=options)
-    inner = model.module if isinstance(model, torch.nn.parallel.DistributedDataParallel) else model
-    trainable = {name for name, p in inner.named_parameters() if p.requires_grad}
+    trainable = {name for name, p in inner.named_parameters() if p.requires_grad}  # not the buffers
     return {k: v for k, v in weights.items() if k in trainable}, optim
 
 
