@@ -49,13 +49,13 @@ def run_preprocess(args: argparse.Namespace) -> int:
     options = ClipOptions(n_frames=args.frames, size=args.size, resize=args.resize, faces=not args.no_faces,
                           subtitles=args.subtitles, subtitle_column=args.subtitle_column,
                           audio_dir=args.audio_dir, asr_model=args.asr_model, faces_npy=args.faces_npy)
-    total = len(find_videos(args.inputs))
+    videos = find_videos(args.inputs)  # listed once: the bar's total, then the batch itself
     bar = None
     if not args.no_progress and sys.stderr.isatty():
         from tqdm import tqdm
 
-        bar = tqdm(total=total, unit="clip")
-    report = preprocess(args.inputs, args.output, options, workers=args.workers, force=args.force,
+        bar = tqdm(total=len(videos), unit="clip")
+    report = preprocess(videos, args.output, options, workers=args.workers, force=args.force,
                         on_done=lambda _name, _outcome: bar.update(1) if bar else None)
     if bar:
         bar.close()
