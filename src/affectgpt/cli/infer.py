@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
-from affectgpt.cli.output import emit, note
+from affectgpt.cli.output import emit, note, progress_bar
 
 DESCRIBE_EXAMPLES = """examples:
   affectgpt describe clip.mp4 --model checkpoints/checkpoint_000060_loss_0.480
@@ -102,14 +101,9 @@ def run_predict(args: argparse.Namespace) -> int:
             note(f"skipped {target} (already written)")
             continue
         model, tokenizer = load_model(folder, dtype=_dtype(args), overrides=_overrides(args))
-        bar = None
-        if sys.stderr.isatty():
-            from tqdm import tqdm
-
-            bar = tqdm(total=total, unit="clip", desc=Path(folder).name)
+        bar = progress_bar(total, unit="clip", desc=Path(folder).name)
         predict(model, tokenizer, args.clips, target, task=args.task, generation=_generation(args),
-                batch_size=args.batch_size, subtitles=subtitles, on_batch=bar.update if bar else None)
-        if bar:
-            bar.close()
+                batch_size=args.batch_size, subtitles=subtitles, on_batch=bar.update)
+        bar.close()
         note(f"wrote {target}")
     return 0

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
-from affectgpt.cli.output import note
+from affectgpt.cli.output import note, progress_bar
 
 EXAMPLES = """examples:
   affectgpt preprocess clips/ --output cache/ --workers 2
@@ -50,15 +49,10 @@ def run_preprocess(args: argparse.Namespace) -> int:
                           subtitles=args.subtitles, subtitle_column=args.subtitle_column,
                           audio_dir=args.audio_dir, asr_model=args.asr_model, faces_npy=args.faces_npy)
     videos = find_videos(args.inputs)  # listed once: the bar's total, then the batch itself
-    bar = None
-    if not args.no_progress and sys.stderr.isatty():
-        from tqdm import tqdm
-
-        bar = tqdm(total=len(videos), unit="clip")
+    bar = progress_bar(len(videos), unit="clip", enabled=not args.no_progress)
     report = preprocess(videos, args.output, options, workers=args.workers, force=args.force,
-                        on_done=lambda _name, _outcome: bar.update(1) if bar else None)
-    if bar:
-        bar.close()
+                        on_done=lambda _name, _outcome: bar.update(1))
+    bar.close()
     flags = ", ".join(f"{k} {v}" for k, v in sorted(report.flags.items())) or "none"
     note(f"{len(report.written)} written, {len(report.skipped)} already cached, {len(report.failures)} failed "
          f"-> {args.output} (flags: {flags})")

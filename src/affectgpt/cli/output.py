@@ -1,4 +1,4 @@
-"""Shared CLI output handling: --format/--output options, atomic writes, notes on stderr."""
+"""Shared CLI output handling: --format/--output options, atomic writes, notes and progress bars on stderr."""
 
 from __future__ import annotations
 
@@ -29,3 +29,11 @@ def emit(text: str, output: str | None) -> None:
 def note(message: str) -> None:
     """A line for the person at the terminal; never mixed into the result on stdout."""
     print(message, file=sys.stderr)
+
+
+def progress_bar(total: int, *, unit: str, desc: str | None = None, enabled: bool = True):
+    """A tqdm bar on stderr, shown only when `enabled` and stderr is a terminal (otherwise its update and close
+    do nothing)."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit=unit, desc=desc, file=sys.stderr, disable=not (enabled and sys.stderr.isatty()))
