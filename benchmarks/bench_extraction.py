@@ -34,11 +34,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from affectgpt.bench.datasets import DATASETS, DatasetSpec
-from affectgpt.bench.inputs import CHECKPOINT_FILE, load_ground_truth
-from affectgpt.bench.labels import parse_label_list
+from affectgpt.bench.inputs import load_ground_truth
 from affectgpt.bench.protocol import ResolvedProtocol, resolve_protocol
 from affectgpt.bench.score import score_dataset
 from affectgpt.extract.lexicon_extractor import LexiconExtractor
+from affectgpt.formats.checkpoints import CHECKPOINT_FILE
+from affectgpt.formats.label_lists import parse_label_list
 from affectgpt.io.tables import read_table
 
 REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "reference"

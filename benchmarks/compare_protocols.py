@@ -35,9 +35,9 @@ from pathlib import Path
 
 from affectgpt.bench.datasets import DATASETS, DatasetSpec
 from affectgpt.bench.inputs import align, find_prediction_files, load_ground_truth, read_predictions
-from affectgpt.bench.labels import parse_label_list
 from affectgpt.bench.protocol import ResolvedProtocol, resolve_protocol
 from affectgpt.bench.score import score_dataset
+from affectgpt.formats.label_lists import parse_label_list
 from affectgpt.lexicon.wheelmaps import WheelMaps
 
 REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "reference"

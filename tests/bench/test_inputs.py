@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from affectgpt.bench import inputs
 from affectgpt.bench.datasets import DATASETS
 from affectgpt.bench.inputs import align, find_prediction_files, load_ground_truth
 from affectgpt.errors import InputError
+from affectgpt.formats import labels as label_files
 
 
 def test_prediction_files_are_sorted_by_epoch_and_filtered_by_task(tmp_path):
@@ -48,7 +48,7 @@ def test_ground_truth_is_unpickled_once_then_served_from_the_cache(tmp_path, mon
     def no_unpickling(*args):
         raise AssertionError("the label file was unpickled again")
 
-    monkeypatch.setattr(inputs, "_unpickle_labels", no_unpickling)
+    monkeypatch.setattr(label_files, "_unpickle_labels", no_unpickling)
     assert load_ground_truth(tmp_path, DATASETS["cmumosi"]) == first
     # another dataset reading the same file with another recipe is not served the wrong entry
     np.savez(tmp_path / "label.npz", test_corpus={"a": {"emo": 0, "val": 2.0}})

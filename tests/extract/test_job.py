@@ -109,3 +109,18 @@ def test_a_failed_item_leaves_no_output(tmp_path):
     report = run_file("labels", task, ScriptedExtractor(fail={"He smiles."}))
     assert report.failed == 1 and report.problems[0]["detail"] == "HTTP 500"
     assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
+
+
+def test_progress_is_reported_through_callbacks(tmp_path):
+    src = _generated(tmp_path / "gen", epochs=(30,))
+    task = plan("labels", src, tmp_path / "out")[0]
+    started, items = [], []
+    run_file("labels", task, ScriptedExtractor(), on_start=started.append, on_item=items.append)
+    assert started == [2] and items == [1, 1]
+    started.clear()
+    assert run_file("labels", task, ScriptedExtractor(), on_start=started.append).skipped
+    assert started == []  # a skipped file starts no progress
+    items.clear()
+    run_job("labels", src, tmp_path / "out", ScriptedExtractor(), force=True, on_start=started.append,
+            on_item=items.append)
+    assert started == [2] and items == [1, 1]

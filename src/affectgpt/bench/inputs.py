@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,18 +10,16 @@ from typing import Any
 
 from affectgpt.bench.datasets import DatasetSpec
 from affectgpt.errors import InputError
+from affectgpt.formats import labels as label_files
+from affectgpt.formats.checkpoints import (
+    CHECKPOINT_FILE,
+    GENERATED_SUFFIX,
+    PREDICTION_KEYS,
+    TASK_SUFFIX,
+    checkpoint_files,
+    checkpoint_name,
+)
 from affectgpt.io.tables import read_table
-
-# checkpoint_000030_loss_0.602-openset.npz (also .csv / .jsonl with the same stem)
-CHECKPOINT_FILE = re.compile(
-    r"^checkpoint_(?P<epoch>\d+)_loss_(?P<loss>[-0-9.e]+?)(?P<kind>-openset-sentiment|-openset|)"
-    r"\.(?P<ext>npz|csv|jsonl)$")
-
-PREDICTION_KEYS = {
-    "basic": ("openset", "prediction", "labels", "label"),
-    "ov": ("openset", "prediction", "labels", "label"),
-    "sentiment": ("sentiment", "prediction", "label"),
-}
 
 
 @dataclass(frozen=True)
@@ -45,23 +42,17 @@ def find_prediction_files(path: str | Path, spec: DatasetSpec) -> list[Predictio
         return [PredictionFile(path, int(match["epoch"]) if match else None)]
     if not path.is_dir():
         raise InputError("predictions not found", path=path, fix="pass a prediction file or a folder of them")
+    suffix = TASK_SUFFIX[spec.task]
     found: dict[int, Path] = {}
-    generated_only = False
-    for entry in sorted(path.iterdir()):
-        match = CHECKPOINT_FILE.match(entry.name)
-        if not match:
-            continue
-        if match["kind"] == spec.prediction_suffix:
-            epoch = int(match["epoch"])
-            if epoch in found:
-                raise InputError(f"two prediction files for epoch {epoch}: {found[epoch].name}, {entry.name}",
-                                 path=path, field="epoch", fix="keep one file per epoch")
-            found[epoch] = entry
-        elif match["kind"] == "":
-            generated_only = True
+    for entry, match in checkpoint_files(path, suffix):
+        epoch = int(match["epoch"])
+        if epoch in found:
+            raise InputError(f"two prediction files for epoch {epoch}: {found[epoch].name}, {entry.name}",
+                             path=path, field="epoch", fix="keep one file per epoch")
+        found[epoch] = entry
     if not found:
-        wanted = f"checkpoint_<epoch>_loss_<x>{spec.prediction_suffix}.npz (or .csv/.jsonl)"
-        if generated_only:
+        wanted = checkpoint_name("<epoch>", "<x>", suffix, "npz") + " (or .csv/.jsonl)"
+        if checkpoint_files(path, GENERATED_SUFFIX):
             raise InputError(f"holds generated text but no extracted {spec.task} answers ({wanted})",
                              path=path, fix="run `affectgpt extract` on this folder first")
         raise InputError(f"no prediction files named {wanted}", path=path,
@@ -77,81 +68,18 @@ def read_predictions(pred: PredictionFile, spec: DatasetSpec) -> dict[str, str]:
 
 def find_label_file(path: str | Path, spec: DatasetSpec) -> Path:
     """The ground-truth file: `path` itself, or the first known label file inside the folder `path`."""
-    path = Path(path)
-    if path.is_file():
-        return path
-    if not path.is_dir():
-        raise InputError("labels not found", path=path, fix="pass a label file or a folder holding one")
-    for name in (*spec.labels.npz_names, *spec.labels.csv_names):
-        if (path / name).is_file():
-            return path / name
-    wanted = ", ".join((*spec.labels.npz_names, *spec.labels.csv_names))
-    raise InputError(f"no label file for {spec.key} (looked for {wanted})", path=path,
-                     fix="pass --labels with the file, or a CSV with columns name,label")
+    return label_files.find_label_file(path, spec.labels, spec.key)
 
 
 def load_ground_truth(path: str | Path, spec: DatasetSpec) -> dict[str, Any]:
     """name -> ground truth: a label string (basic, ov) or a finite float (sentiment)."""
     label_file = find_label_file(path, spec)
     if label_file.suffix.lower() == ".npz":
-        raw = read_label_npz(label_file, spec)
+        raw = label_files.read_label_npz(label_file, spec.labels, spec.key)
     else:
         table = read_table(label_file, (spec.labels.csv_column, "label"))
         raw = table.as_dict()
     return {name: _check_label(label_file, spec, name, value) for name, value in raw.items()}
-
-
-_LABEL_CACHE_FORMAT = 1
-
-
-def read_label_npz(path: Path, spec: DatasetSpec) -> dict[str, Any]:
-    """The split `spec.labels.split` of an original label file; unpickled once, then served from the cache."""
-    import hashlib
-    import json
-
-    from affectgpt.io.cache import read_entry, write_entry
-
-    source = spec.labels
-    recipe = json.dumps([source.split, source.field, source.classes, source.session])
-    key = hashlib.sha256(path.read_bytes() + recipe.encode()).hexdigest()
-    cached = read_entry("labels", key, _LABEL_CACHE_FORMAT)
-    if isinstance(cached, dict):
-        return cached
-    labels = _unpickle_labels(path, spec)
-    write_entry("labels", key, _LABEL_CACHE_FORMAT, labels)
-    return labels
-
-
-def _unpickle_labels(path: Path, spec: DatasetSpec) -> dict[str, Any]:
-    from affectgpt.io.npy import read_npz
-
-    source = spec.labels
-    arrays = read_npz(path, keys=[source.split])
-    corpus = arrays.get(source.split)
-    if not isinstance(corpus, Mapping):
-        raise InputError(f"no split {source.split!r} (keys: {sorted(arrays)})", path=path, field=source.split,
-                         fix=f"use the original label file of {spec.key}, or a CSV name,label")
-    out = {}
-    for name, entry in corpus.items():
-        name = str(name)
-        if source.session is not None and (len(name) < 5 or name[4] != source.session):
-            continue
-        if not isinstance(entry, Mapping) or source.field not in entry:
-            raise InputError(f"entry {name!r} has no field {source.field!r}", path=path,
-                             field=f"{source.split}.{name}.{source.field}", fix="use the original label file")
-        value = entry[source.field]
-        if source.classes and not isinstance(value, str):
-            index = int(value)
-            if not 0 <= index < len(source.classes):
-                raise InputError(f"class index {index} out of range 0..{len(source.classes) - 1}", path=path,
-                                 field=f"{source.split}.{name}.{source.field}",
-                                 fix="use the original label file")
-            value = source.classes[index]
-        out[name] = value
-    if not out:
-        raise InputError(f"split {source.split!r} holds no test names", path=path, field=source.split,
-                         fix="use the original label file")
-    return out
 
 
 def _check_label(path: Path, spec: DatasetSpec, name: str, value: Any) -> Any:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from affectgpt.bench import metrics
 from affectgpt.bench.datasets import DATASETS, DatasetSpec
@@ -16,13 +16,27 @@ from affectgpt.bench.inputs import (
     load_ground_truth,
     read_predictions,
 )
-from affectgpt.bench.labels import parse_label_list, parse_sentiment
 from affectgpt.bench.protocol import ResolvedProtocol
 from affectgpt.bench.results import DatasetResult, EpochResult, RowCell, SuiteResult, Summary
 from affectgpt.errors import InputError
+from affectgpt.formats.label_lists import parse_label_list, parse_sentiment
 from affectgpt.lexicon.wheelmaps import WheelMaps
 
 TOP_UNKNOWN = 10
+
+
+class MappedAnswer(NamedTuple):
+    """One answer string as the scorer sees it.
+
+    Attributes:
+        mask: the wheel clusters its words fall in (a bit set of lexicon.wheelmaps.ClusterBits).
+        n_words: how many words the split rule gives.
+        unknown: its words the protocol does not know (dropped from scoring, counted in the coverage).
+    """
+
+    mask: int
+    n_words: int
+    unknown: tuple[str, ...]
 
 
 def score_dataset(spec: DatasetSpec, predictions: str | Path, labels: str | Path,
@@ -77,15 +91,15 @@ class _Scorer:
         self.gt_values = list(gt.values())
         self.gt_masks = [self.bits.mask(parse_label_list(v)) for v in self.gt_values] \
             if spec.task != "sentiment" else []
-        self._answers: dict[str, tuple[int, int, tuple[str, ...]]] = {}
+        self._answers: dict[str, MappedAnswer] = {}
 
-    def _mapped(self, answer: str) -> tuple[int, int, tuple[str, ...]]:
-        """(cluster mask, number of words, unknown words) of one answer string."""
+    def _mapped(self, answer: str) -> MappedAnswer:
+        """The cluster mask, number of words and unknown words of one answer string."""
         known = self._answers.get(answer)
         if known is None:
             words = parse_label_list(answer)
             unknown = tuple(w for w in words if not self.maps.knows(w))
-            known = self._answers[answer] = (self.bits.mask(words), len(words), unknown)
+            known = self._answers[answer] = MappedAnswer(self.bits.mask(words), len(words), unknown)
         return known
 
     def score(self, epoch: int | None, source: str, answers: Sequence[str],
@@ -95,7 +109,7 @@ class _Scorer:
             values, extra = self._sentiment(answers)
             return EpochResult(epoch, source, values, [], {**diagnostics, **extra})
         mapped = [self._mapped(a) for a in answers]
-        pred_masks = [m[0] for m in mapped]
+        pred_masks = [m.mask for m in mapped]
         metric = metrics.hit_rate if self.spec.task == "basic" else metrics.wheel_fpr
         per_wheel = []
         scores = []
@@ -121,16 +135,16 @@ class _Scorer:
         }
 
 
-def _coverage(mapped: list[tuple[int, int, tuple[str, ...]]]) -> dict[str, Any]:
+def _coverage(mapped: list[MappedAnswer]) -> dict[str, Any]:
     """How many predicted words the protocol knows; the unknown ones are dropped from scoring."""
-    total = sum(m[1] for m in mapped)
-    unknown: Counter[str] = Counter(w for m in mapped for w in m[2])
+    total = sum(m.n_words for m in mapped)
+    unknown: Counter[str] = Counter(w for m in mapped for w in m.unknown)
     n_unknown = sum(unknown.values())
     return {
         "predicted_words": total,
         "unknown_words": n_unknown,
         "coverage": (total - n_unknown) / total if total else 1.0,
-        "empty_predictions": sum(1 for m in mapped if not m[1]),
+        "empty_predictions": sum(1 for m in mapped if not m.n_words),
         "top_unknown": [[w, c] for w, c in unknown.most_common(TOP_UNKNOWN)],
     }
 

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import sys
+from typing import TYPE_CHECKING
 
-from affectgpt.cli.output import note
+from affectgpt.cli.output import note, progress_bar
+
+if TYPE_CHECKING:
+    from affectgpt.extract.base import Extractor
+    from affectgpt.extract.build import ExtractorOptions
+    from affectgpt.extract.job import FileReport, FileTask
 
 EXAMPLES = """examples:
   affectgpt extract labels --input outputs/mer2023 --output outputs/mer2023          # offline lexicon
@@ -65,51 +70,30 @@ def _add_options(parser: argparse.ArgumentParser, step: str) -> None:
     llm.add_argument("--no-cache", action="store_true", help="ask again even for cached answers")
 
 
-def build_extractor(args: argparse.Namespace):
-    """The extractor the options describe (a thin mapping; the library does the work)."""
+def _extractor_options(args: argparse.Namespace) -> ExtractorOptions:
+    """The command line's options, as extract.build takes them."""
     import os
 
-    from affectgpt.errors import InputError
-    from affectgpt.extract import EXTRACTORS
+    from affectgpt.extract.build import ExtractorOptions
 
-    factory = EXTRACTORS.get(args.backend)
-    if args.backend == "lexicon":
-        return factory()
-    from affectgpt.extract.prompts import OV_LABELS_V1, SENTIMENT_V1, load_template
-    from affectgpt.llm.base import Sampling
-
-    if not args.model:
-        raise InputError(f"the {args.backend} backend needs --model", field="--model",
-                         fix="name the served model (openai) or a local model folder (transformers)")
-    try:
-        sampling = Sampling(args.temperature, args.top_p, args.repetition_penalty, args.max_tokens, args.seed)
-    except ValueError as exc:
-        raise InputError(str(exc), field="sampling", fix="check --temperature/--top-p/--max-tokens") from exc
-    prompts = {"labels_prompt": OV_LABELS_V1, "sentiment_prompt": SENTIMENT_V1}
-    if args.prompt:
-        key = "labels_prompt" if args.step == "labels" else "sentiment_prompt"
-        prompts[key] = load_template(args.prompt, "text" if args.step == "labels" else "labels")
-    cache = False if args.no_cache else (args.cache or True)
-    common = {"sampling": sampling, "cache": cache, **prompts}
-    if args.backend == "openai":
-        if not args.base_url:
-            raise InputError("the openai backend needs --base-url", field="--base-url",
-                             fix="e.g. --base-url http://127.0.0.1:8000/v1 for a local vLLM server")
-        return factory(base_url=args.base_url, model=args.model, api_key=os.environ.get(args.api_key_env),
-                       concurrency=args.concurrency, timeout=args.timeout, max_retries=args.retries,
-                       send_repetition_penalty=not args.no_repetition_penalty, **common)
-    return factory(model=args.model, device=args.device, batch_size=args.batch_size, **common)
+    return ExtractorOptions(
+        backend=args.backend, step=args.step, model=args.model, base_url=args.base_url,
+        api_key=os.environ.get(args.api_key_env), concurrency=args.concurrency, timeout=args.timeout,
+        retries=args.retries, send_repetition_penalty=not args.no_repetition_penalty, device=args.device,
+        batch_size=args.batch_size, temperature=args.temperature, top_p=args.top_p,
+        repetition_penalty=args.repetition_penalty, max_tokens=args.max_tokens, seed=args.seed,
+        prompt=args.prompt, cache=False if args.no_cache else (args.cache or True))
 
 
 def run_extract(args: argparse.Namespace) -> int:
-    from affectgpt.extract.job import plan, run_file
+    from affectgpt.extract.build import build_extractor
+    from affectgpt.extract.job import plan
 
     tasks = plan(args.step, args.input, args.output, args.format)
-    extractor = build_extractor(args)
-    progress = not args.no_progress and sys.stderr.isatty()
+    extractor = build_extractor(_extractor_options(args))
     incomplete = 0
     for task in tasks:
-        report = run_file(args.step, task, extractor, force=args.force, progress=progress)
+        report = _run_with_bar(args, task, extractor)
         if report.skipped:
             note(f"skipped {task.target} (already holds every name; --force redoes it)")
             continue
@@ -124,3 +108,20 @@ def run_extract(args: argparse.Namespace) -> int:
         note(f"error: {incomplete} of {len(tasks)} files incomplete")
         return EXIT_INCOMPLETE
     return 0
+
+
+def _run_with_bar(args: argparse.Namespace, task: FileTask, extractor: Extractor) -> FileReport:
+    """run_file with a progress bar over the items of `task`, opened once it is known not to be skipped."""
+    from affectgpt.extract.job import run_file
+
+    bars = []
+
+    def start(total: int) -> None:
+        bars.append(progress_bar(total, unit="item", desc=task.source.name, enabled=not args.no_progress))
+
+    try:
+        return run_file(args.step, task, extractor, force=args.force, on_start=start,
+                        on_item=lambda n: bars[-1].update(n))
+    finally:
+        for bar in bars:
+            bar.close()

@@ -46,9 +46,10 @@ from typing import Any
 from affectgpt.data.sample import Sample
 from affectgpt.errors import InputError
 from affectgpt.io.tables import read_csv_grid
+from affectgpt.media.cache import cache_file
+from affectgpt.media.files import AUDIO_SUFFIXES, VIDEO_SUFFIXES
+from affectgpt.media.files import find_by_name as _find_file
 
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".flv", ".m4v", ".mpg", ".mpeg", ".wmv", ".ts")
-AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".m4a", ".ogg", ".aac")
 MEDIA_COLUMNS = ("video", "audio", "faces")
 TARGET_COLUMNS = ("description", "labels")
 
@@ -291,14 +292,6 @@ def _csv_column(path: Path, column: str) -> dict[str, str]:
     return out
 
 
-def _find_file(folder: Path, name: str, suffixes: Sequence[str]) -> Path | None:
-    for suffix in suffixes:
-        candidate = folder / f"{name}{suffix}"
-        if candidate.is_file():
-            return candidate
-    return None
-
-
 def _find_faces(folder: Path, name: str) -> Path | None:
     for candidate in (folder / f"{name}.npy", folder / name / f"{name}.npy"):
         if candidate.is_file():
@@ -329,26 +322,24 @@ def read_bench_train(dataset: str, labels: str | Path, media_root: str | Path, *
         InputError: an unknown dataset, a sentiment set or OV-MERD+ (no emotion-word target), a label file
             without the split.
     """
-    from affectgpt.bench.datasets import LabelSource, get_dataset
-    from affectgpt.bench.inputs import find_label_file, read_label_npz
+    from affectgpt.formats.labels import find_label_file, label_source, read_label_npz
 
-    spec = get_dataset(dataset)
-    if spec.task == "sentiment":
-        raise InputError(f"{spec.title} gives a sentiment score, not an emotion word, so there is no OV-label or "
+    source = label_source(dataset)
+    if source.holds_scores:
+        raise InputError(f"{dataset} gives a sentiment score, not an emotion word, so there is no OV-label or "
                          "description target to train on", field="dataset",
                          fix="train on mer2023, mer2024, meld, iemocapfour or MER-Caption+")
-    if spec.task != "basic" or spec.key not in TRAIN_SPLITS:
-        raise InputError(f"{spec.title} has no training split in its label files", field="dataset",
+    if dataset not in TRAIN_SPLITS:
+        raise InputError(f"{dataset} has no training split in its label files", field="dataset",
                          fix="train on mer2023, mer2024, meld, iemocapfour or MER-Caption+")
-    label_file = find_label_file(labels, spec)
+    label_file = find_label_file(labels, source, dataset)
     if label_file.suffix.lower() != ".npz":
         raise InputError("training splits are read from the original label .npz", path=label_file,
-                         fix=f"pass the original {', '.join(spec.labels.npz_names)}")
-    key = split or TRAIN_SPLITS[spec.key]
-    source: LabelSource = replace(spec.labels, split=key, session=None)
-    table = read_label_npz(label_file, replace(spec, labels=source))
-    if spec.labels.session is not None and split is None:  # IEMOCAP: drop the test session
-        table = {n: v for n, v in table.items() if not (len(n) > 4 and n[4] == spec.labels.session)}
+                         fix=f"pass the original {', '.join(source.npz_names)}")
+    key = split or TRAIN_SPLITS[dataset]
+    table = read_label_npz(label_file, replace(source, split=key, session=None), dataset)
+    if source.session is not None and split is None:  # IEMOCAP: drop the test session
+        table = {n: v for n, v in table.items() if not (len(n) > 4 and n[4] == source.session)}
     subtitle_table: dict[str, str] = {}
     if subtitles is not None:
         from affectgpt.media.subtitles import read_subtitle_table
@@ -388,7 +379,7 @@ def check_media(samples: Sequence[Sample], *, media_cache: str | Path | None = N
     problems: list[Problem] = []
     cache = Path(media_cache) if media_cache is not None else None
     for sample in samples:
-        if cache is not None and (cache / f"{sample.name}.safetensors").is_file():
+        if cache is not None and cache_file(cache, sample.name).is_file():
             usable.append(sample)
             continue
         reason = _media_problem(sample, visual_input, deep)

@@ -2,7 +2,7 @@
 
 A folder in the original naming is processed file by file: `checkpoint_<E>_loss_<x>.npz` (generated text,
 key `name2reason`) gives `checkpoint_<E>_loss_<x>-openset.npz`, and that gives `...-openset-sentiment.npz`,
-the files `affectgpt bench score` reads. Each output is written atomically once all its items are answered,
+the files the scorer (`bench score`) reads. Each output is written atomically once all its items are answered,
 with a provenance sidecar (`<output>.extract.json`: backend, model, prompt, sampling, counts, malformed
 answers). An output that already holds every input name is skipped (unless forced); items answered before a
 crash come from the LLM cache, so a rerun resends nothing that finished. Items that still fail are
@@ -12,24 +12,28 @@ reported and their file is not written.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from affectgpt.bench.inputs import CHECKPOINT_FILE
 from affectgpt.errors import InputError
 from affectgpt.extract.base import Extractor, LabelResult, SentimentResult
+from affectgpt.formats.checkpoints import (
+    CHECKPOINT_FILE,
+    EXTRACTION_STEPS,
+    FILE_EXTENSIONS,
+    checkpoint_files,
+    checkpoint_name,
+)
 from affectgpt.io.atomic import write_text
 from affectgpt.io.tables import NameTable, read_table
 
 Step = Literal["labels", "sentiment"]
-FORMATS = ("npz", "csv", "jsonl")
+FORMATS = FILE_EXTENSIONS
 INPUT_KEYS = {"labels": ("text", "description", "reason", "name2reason"),
               "sentiment": ("openset", "labels", "label")}
 OUTPUT_COLUMN = {"labels": "openset", "sentiment": "sentiment"}
-_SOURCE_KIND = {"labels": "", "sentiment": "-openset"}
-_TARGET_KIND = {"labels": "-openset", "sentiment": "-openset-sentiment"}
 MAX_LISTED = 50
 
 
@@ -72,34 +76,42 @@ def plan(step: Step, source: str | Path, target: str | Path, fmt: str = "npz") -
     if target.exists() and not target.is_dir():
         raise InputError("the output must be a folder when the input is one", path=target, field="--output",
                          fix="pass a folder (it may be the input folder itself)")
-    tasks = [FileTask(p, target / _target_name(step, p, fmt)) for p in sorted(source.iterdir())
-             if (m := CHECKPOINT_FILE.match(p.name)) and m["kind"] == _SOURCE_KIND[step]]
+    reads = EXTRACTION_STEPS[step][0]
+    tasks = [FileTask(p, target / _target_name(step, p, fmt)) for p, _match in checkpoint_files(source, reads)]
     if not tasks:
-        wanted = "checkpoint_<E>_loss_<x>" + _SOURCE_KIND[step] + ".npz (or .csv/.jsonl)"
+        wanted = checkpoint_name("<E>", "<x>", reads, "npz") + " (or .csv/.jsonl)"
         raise InputError(f"no input files named {wanted}", path=source, field="--input",
                          fix="name per-epoch files like the original release, or pass one file")
     return tasks
 
 
 def _target_name(step: Step, source: Path, fmt: str) -> str:
+    reads, writes = EXTRACTION_STEPS[step]
     match = CHECKPOINT_FILE.match(source.name)
-    if match and match["kind"] == _SOURCE_KIND[step]:
-        return f"checkpoint_{match['epoch']}_loss_{match['loss']}{_TARGET_KIND[step]}.{fmt}"
-    return f"{source.stem}{_TARGET_KIND[step]}.{fmt}"
+    if match and match["kind"] == reads:
+        return checkpoint_name(match["epoch"], match["loss"], writes, fmt)
+    return f"{source.stem}{writes}.{fmt}"
 
 
 def run_file(step: Step, task: FileTask, extractor: Extractor, *, force: bool = False,
-             progress: bool = False) -> FileReport:
-    """Extract one file; write its output and sidecar unless some item failed."""
+             on_start: Callable[[int], None] | None = None,
+             on_item: Callable[[int], None] | None = None) -> FileReport:
+    """Extract one file; write its output and sidecar unless some item failed.
+
+    Args:
+        on_start: called once with the number of items about to be extracted (not for a skipped file).
+        on_item: called with 1 as each item is answered (for a progress bar).
+    """
     table = read_table(task.source, INPUT_KEYS[step])
     report = FileReport(str(task.source), str(task.target), items=len(table.names))
     if not force and _complete(task.target, table):
         report.skipped = True
         return report
     values = [str(v) for v in table.values]
-    with _progress(len(values), task.source.name, progress) as bar:
-        call = extractor.labels if step == "labels" else extractor.sentiment
-        results = call(values, on_result=lambda _i, _r: bar.update(1))
+    if on_start is not None:
+        on_start(len(values))
+    call = extractor.labels if step == "labels" else extractor.sentiment
+    results = call(values, on_result=None if on_item is None else lambda _i, _r: on_item(1))
     _tally(report, table.names, results)
     if report.failed == 0:
         _write_output(task.target, OUTPUT_COLUMN[step], table.names, [r.answer for r in results])
@@ -108,9 +120,10 @@ def run_file(step: Step, task: FileTask, extractor: Extractor, *, force: bool = 
 
 
 def run_job(step: Step, source: str | Path, target: str | Path, extractor: Extractor, *, fmt: str = "npz",
-            force: bool = False, progress: bool = False) -> list[FileReport]:
-    """Every file of `plan(step, source, target, fmt)`, one after the other."""
-    return [run_file(step, task, extractor, force=force, progress=progress)
+            force: bool = False, on_start: Callable[[int], None] | None = None,
+            on_item: Callable[[int], None] | None = None) -> list[FileReport]:
+    """Every file of `plan(step, source, target, fmt)`, one after the other (callbacks as in run_file)."""
+    return [run_file(step, task, extractor, force=force, on_start=on_start, on_item=on_item)
             for task in plan(step, source, target, fmt)]
 
 
@@ -164,24 +177,3 @@ def _write_sidecar(target: Path, step: Step, extractor: Extractor, report: FileR
             **report.to_json()}
     write_text(target.with_name(target.name + ".extract.json"), json.dumps(meta, indent=2, ensure_ascii=False))
 
-
-class _progress:
-    """A tqdm bar on stderr when asked for (and a no-op otherwise)."""
-
-    def __init__(self, total: int, desc: str, enabled: bool) -> None:
-        self._bar = None
-        if enabled:
-            from tqdm import tqdm
-
-            self._bar = tqdm(total=total, desc=desc, unit="item", leave=False)
-
-    def __enter__(self) -> _progress:
-        return self
-
-    def update(self, n: int) -> None:
-        if self._bar is not None:
-            self._bar.update(n)
-
-    def __exit__(self, *exc: object) -> None:
-        if self._bar is not None:
-            self._bar.close()

@@ -52,9 +52,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from affectgpt.bench.labels import parse_label_list
 from affectgpt.extract.base import LabelResult, OnLabel, OnSentiment, SentimentResult
 from affectgpt.extract.sentiment import valence_vote
+from affectgpt.formats.label_lists import parse_label_list
 from affectgpt.lexicon.builtin import Lexicon, builtin_lexicon
 
 HEAD_WORDS = 4

@@ -2,8 +2,8 @@
 
 The original label files (`label*.npz`) and generation files (`checkpoint_*.npz`, key `name2reason`) hold
 pickled Python objects. `np.load(allow_pickle=True)` would run any code such a file names. This unpickler
-admits only numpy's array/scalar/dtype reconstructors (mapped to inert stand-ins from io/npy.py, so numpy
-is never called) and a few builtin containers; any other global is refused with an InputError before
+admits only numpy's array/scalar/dtype reconstructors (mapped to inert stand-ins from io/pickled_arrays.py,
+so numpy is never called) and a few builtin containers; any other global is refused with an InputError before
 anything runs.
 """
 
@@ -14,15 +14,15 @@ import pickle
 from typing import Any
 
 from affectgpt.errors import InputError
+from affectgpt.io import pickled_arrays
 
 
 def _allowed() -> dict[tuple[str, str], Any]:
-    from affectgpt.io import npy
-
-    table: dict[tuple[str, str], Any] = {("numpy", "ndarray"): npy.NDARRAY, ("numpy", "dtype"): npy.DtypeStub}
+    table: dict[tuple[str, str], Any] = {("numpy", "ndarray"): pickled_arrays.NDARRAY,
+                                         ("numpy", "dtype"): pickled_arrays.DtypeStub}
     for core in ("numpy.core.multiarray", "numpy._core.multiarray"):
-        table[(core, "_reconstruct")] = npy.reconstruct_array
-        table[(core, "scalar")] = npy.reconstruct_scalar
+        table[(core, "_reconstruct")] = pickled_arrays.reconstruct_array
+        table[(core, "scalar")] = pickled_arrays.reconstruct_scalar
     for builtins in ("builtins", "__builtin__"):  # protocol-2 pickles name the Python 2 module
         table.update({(builtins, "set"): set, (builtins, "frozenset"): frozenset,
                       (builtins, "complex"): complex})

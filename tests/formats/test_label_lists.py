@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from affectgpt.bench.labels import parse_label_list, parse_sentiment
+from affectgpt.formats.label_lists import parse_label_list, parse_sentiment
 
 
 @pytest.mark.parametrize(("value", "expected"), [

@@ -1,4 +1,4 @@
-"""Parse label strings and lists into word lists, with the published split rule and its quirks kept."""
+"""The published label-splitting rule: label strings and lists -> word lists, sentiment words -> polarity."""
 
 from __future__ import annotations
 
