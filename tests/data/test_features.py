@@ -13,18 +13,19 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("av")
 
-from affectgpt.data.dataset import TrainingDataset, collate_batch, make_synthetic_dataset  # noqa: E402
+from affectgpt.data.collate import collate_batch  # noqa: E402
+from affectgpt.data.dataset import TrainingDataset  # noqa: E402
 from affectgpt.data.features import (  # noqa: E402
     extract_features,
     load_features,
-    load_media,
-    read_audio_file,
     read_feature_metadata,
 )
 from affectgpt.data.manifests import check_media, read_manifest  # noqa: E402
 from affectgpt.data.sample import Sample  # noqa: E402
 from affectgpt.errors import InputError  # noqa: E402
+from affectgpt.media.inputs import load_inputs  # noqa: E402
 from affectgpt.model.config import ModelConfig  # noqa: E402
+from affectgpt.tiny.clips import make_synthetic_dataset  # noqa: E402
 
 FIDELITY = Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "fidelity"
 TINY_CLIP, TINY_HUBERT = FIDELITY / "models" / "tiny-clip", FIDELITY / "models" / "tiny-hubert"
@@ -75,7 +76,8 @@ def test_synthetic_dataset_is_deterministic(samples: list[Sample], tmp_path: Pat
 def test_cached_features_equal_on_the_fly_encoding(encoders, samples, features: Path) -> None:
     visual_encoder, audio_encoder = encoders
     for sample in samples:
-        frames, clips = load_media(sample)
+        inputs = load_inputs(sample.name, video=sample.video, audio=sample.audio, faces=sample.faces)
+        frames, clips = inputs.visual, inputs.audio_clips
         assert frames.shape == (8, 224, 224, 3) and frames.dtype == np.uint8 and clips.shape == (8, 32000)
         expected_v = visual_encoder(torch.from_numpy(frames)[None])[0]
         expected_a = audio_encoder(torch.from_numpy(clips)[None])[0]
@@ -158,35 +160,36 @@ def test_dataset_items_from_cache_and_media_agree(tiny_qwen2: Path, samples, fea
                         features_dir=features)
 
 
-def test_media_from_face_track_and_audio_file(samples, tmp_path: Path) -> None:
-    import av
+def test_features_of_another_dtype_or_encoder_are_recomputed_never_reused(encoders, samples, features: Path,
+                                                                          tmp_path: Path) -> None:
+    from affectgpt.model.encoders import ClipVisualEncoder
 
-    faces = np.stack([np.full((112, 112, 3), i * 20, np.uint8) for i in range(12)])
-    np.save(tmp_path / "f.npy", faces)
-    wav = tmp_path / "a.wav"
-    with av.open(str(wav), "w") as container:
-        stream = container.add_stream("pcm_s16le", rate=22050)
-        stream.layout = "stereo"
-        tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(66150) / 22050)).astype(np.float32)
-        frame = av.AudioFrame.from_ndarray(np.stack([tone, tone]), format="fltp", layout="stereo")
-        frame.sample_rate = 22050
-        container.mux(stream.encode(frame))
-        container.mux(stream.encode(None))
-    sample = Sample("npy", faces=tmp_path / "f.npy", audio=wav, labels=())
-    visual, audio = load_media(sample)
-    assert visual.shape == (8, 224, 224, 3) and visual.dtype == np.uint8
-    # the original's indices for T=12: floor(i * 12 / 8)
-    assert [int(v[100, 100, 0]) for v in visual] == [20 * i for i in (0, 1, 3, 4, 6, 7, 9, 10)]
-    assert audio.shape == (8, 32000) and np.allclose(audio, read_audio_file(wav))
-    assert 0.2 < float(np.abs(audio).max()) < 0.35  # resampled to 16 kHz, mono, not normalised
-    with pytest.raises(InputError, match="'lost'"):
-        load_media(Sample("lost", video=tmp_path / "lost.mp4", labels=()))
-    with pytest.raises(InputError, match="no media"):
-        load_media(Sample("bare", faces=tmp_path / "f.npy", labels=()))
-    # frame input cannot use the face track: it needs the video
-    with_video = replace(sample, video=samples[0].video)
-    frames, _ = load_media(with_video, visual_input="frame")
-    assert frames.shape == (8, 224, 224, 3) and not np.array_equal(frames, visual)
+    out = tmp_path / "feats"
+    out.mkdir()
+    for sample in samples:
+        (out / f"{sample.name}.safetensors").write_bytes((features / f"{sample.name}.safetensors").read_bytes())
+    assert read_feature_metadata(out, samples[0].name)["encoder_dtype"] == "float32"
+    bf16 = ClipVisualEncoder(TINY_CLIP).to(torch.bfloat16)
+    report = extract_features(samples, bf16, encoders[1].to(torch.bfloat16), out)
+    encoders[1].to(torch.float32)
+    assert report.recomputed == report.written == [s.name for s in samples] and not report.skipped
+    assert read_feature_metadata(out, samples[0].name)["encoder_dtype"] == "bfloat16"
+    with pytest.raises(InputError, match="computed in bfloat16, not float32") as caught:
+        load_features(out, samples[0].name, encoder_dtype="float32")
+    assert caught.value.field == "encoder_dtype"
+    assert load_features(out, samples[0].name, encoder_dtype="bfloat16")[0].dtype == torch.float32
+    # the same encoders again: kept; a file without the dtype (made before it was recorded) is recomputed
+    from safetensors.torch import load_file, save_file
+
+    again = extract_features(samples, bf16, encoders[1].to(torch.bfloat16), out)
+    encoders[1].to(torch.float32)
+    assert again.skipped == [s.name for s in samples] and not again.recomputed
+    old = out / f"{samples[1].name}.safetensors"
+    meta = {k: v for k, v in read_feature_metadata(out, samples[1].name).items() if k != "encoder_dtype"}
+    save_file(load_file(str(old)), str(old), metadata=meta)
+    with pytest.raises(InputError, match="an unrecorded dtype"):
+        load_features(out, samples[1].name, encoder_dtype="bfloat16")
+    assert extract_features(samples, *encoders, out).recomputed == [s.name for s in samples]
 
 
 def test_features_extract_command(tmp_path, capsys):
@@ -194,7 +197,7 @@ def test_features_extract_command(tmp_path, capsys):
     from tiny_models import FIDELITY
 
     from affectgpt.cli import main
-    from affectgpt.data.dataset import make_synthetic_dataset
+    from affectgpt.tiny.clips import make_synthetic_dataset
 
     if not (FIDELITY / "models" / "tiny-clip").is_dir():
         pytest.skip(f"tiny encoders not found under {FIDELITY}")
@@ -207,3 +210,16 @@ def test_features_extract_command(tmp_path, capsys):
     assert len(list((tmp_path / "features").glob("*.safetensors"))) == 3
     assert main(args) == 0
     assert "0 written, 3 already there" in capsys.readouterr().err
+
+
+def test_features_extract_chooses_encoders_from_the_table(tmp_path, capsys):
+    from affectgpt.cli import main
+
+    args = ["features", "extract", "--manifest", str(tmp_path / "m.csv"), "--output", str(tmp_path / "out"),
+            "--visual-encoder", str(tmp_path / "v"), "--audio-encoder", str(tmp_path / "a")]
+    assert main([*args, "--visual-kind", "clp"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown encoder 'clp'" in err and "did you mean 'clip'" in err
+    assert main([*args, "--audio-kind", "hubrt"]) == 2
+    assert "did you mean 'hubert'" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

@@ -11,7 +11,9 @@ from media_clips import read_frame_number
 
 from affectgpt.cli import main
 from affectgpt.errors import InputError
-from affectgpt.media.batch import ClipOptions, cache_file, find_videos, load_cached_clip, preprocess
+from affectgpt.media.batch import ClipOptions, preprocess
+from affectgpt.media.cache import cache_file, load_cached_clip
+from affectgpt.media.files import find_videos
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from affectgpt.cli.output import note
+from affectgpt.cli.output import note, progress_bar
 
 EXAMPLES = """examples:
   affectgpt features extract --manifest data/manifest.jsonl --output features/ \\
@@ -27,30 +27,45 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     extract.add_argument("--output", "-o", required=True, metavar="DIR")
     extract.add_argument("--visual-encoder", required=True, help="CLIP folder (or id with --allow-download)")
     extract.add_argument("--audio-encoder", required=True, help="HuBERT folder (or id with --allow-download)")
+    extract.add_argument("--visual-kind", default="clip", metavar="NAME",
+                         help="which encoder family loads --visual-encoder (the model's ENCODERS table; default clip)")
+    extract.add_argument("--audio-kind", default="hubert", metavar="NAME",
+                         help="which encoder family loads --audio-encoder (default hubert)")
     extract.add_argument("--visual-input", choices=("face", "frame"), default="face")
     extract.add_argument("--media-cache", metavar="DIR", help="`affectgpt preprocess` caches, tried first")
     extract.add_argument("--batch-size", type=int, default=4)
     extract.add_argument("--allow-download", action="store_true", help="let transformers fetch hub ids")
     extract.add_argument("--force", action="store_true", help="recompute files that exist")
+    extract.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     extract.set_defaults(run=run_extract)
 
 
 def run_extract(args: argparse.Namespace) -> int:
-    import sys
-
     from affectgpt.data import manifests
     from affectgpt.data.features import extract_features
-    from affectgpt.model.encoders import ClipVisualEncoder, HubertAudioEncoder
+    from affectgpt.model.encoders import ENCODERS
 
+    visual_class, audio_class = ENCODERS.get(args.visual_kind), ENCODERS.get(args.audio_kind)
     samples = (manifests.read_manifest(args.manifest) if args.manifest
                else manifests.read_mercaptionplus(args.mercaptionplus))
     local = not args.allow_download
-    report = extract_features(samples, ClipVisualEncoder(args.visual_encoder, local_files_only=local),
-                              HubertAudioEncoder(args.audio_encoder, local_files_only=local), args.output,
+    bars = []
+
+    def on_progress(done: int, total: int) -> None:
+        if not bars:
+            bars.append(progress_bar(total, unit="clip", desc="features", enabled=not args.no_progress))
+        bars[0].update(done - bars[0].n)
+
+    report = extract_features(samples, visual_class(args.visual_encoder, local_files_only=local),
+                              audio_class(args.audio_encoder, local_files_only=local), args.output,
                               visual_input=args.visual_input, batch_size=args.batch_size,
-                              progress=sys.stderr.isatty(), media_cache=args.media_cache, force=args.force)
-    note(f"{len(report.written)} written, {len(report.skipped)} already there, {len(report.failures)} failed "
-         f"-> {args.output}")
+                              media_cache=args.media_cache, force=args.force, on_progress=on_progress)
+    for bar in bars:
+        bar.close()
+    recomputed = f" ({len(report.recomputed)} recomputed: made with other encoders, dtype or visual input)" \
+        if report.recomputed else ""
+    note(f"{len(report.written)} written{recomputed}, {len(report.skipped)} already there, "
+         f"{len(report.failures)} failed -> {args.output}")
     for failure in report.failures[:10]:
         note(f"  failed: {failure}")
     return EXIT_SOME_FAILED if report.failures else 0

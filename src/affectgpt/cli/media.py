@@ -40,7 +40,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_preprocess(args: argparse.Namespace) -> int:
     from affectgpt.errors import InputError
-    from affectgpt.media.batch import ClipOptions, find_videos, preprocess
+    from affectgpt.media.batch import ClipOptions, preprocess
+    from affectgpt.media.files import find_videos
 
     if args.workers < 1 or args.frames < 1 or args.size < 16:
         raise InputError("--workers and --frames must be >= 1 and --size >= 16", field="options",

@@ -1,10 +1,11 @@
 """A dataset -> one generated-text file per checkpoint, batched and resumable (what `extract` then reads).
 
-Clips come from a folder of `affectgpt preprocess` caches (`<name>.safetensors`) or of video files. Each
-checkpoint folder `<ckpt>` gives `<output>/<ckpt>.npz` holding `filenames` / `fileitems` (unicode arrays, no
-pickle; `affectgpt extract labels` reads them like the original `name2reason` files). Answers are appended to
-`<output>/<ckpt>.partial.jsonl` batch by batch, so a killed run resumes where it stopped; the final file is
-written atomically and the partial file removed.
+Clips come from a folder of `affectgpt preprocess` caches (`<name>.safetensors`) or of video files, read through
+media/inputs.py like every other road from files to the model's arrays. Each checkpoint folder `<ckpt>` gives
+`<output>/<ckpt>.npz` holding `filenames` / `fileitems` (unicode arrays, no pickle; `affectgpt extract labels`
+reads them like the original `name2reason` files). Answers are appended to `<output>/<ckpt>.partial.jsonl` batch
+by batch, so a killed run resumes where it stopped; the final file is written atomically and the partial file
+removed.
 """
 
 from __future__ import annotations
@@ -19,32 +20,27 @@ from affectgpt.errors import InputError
 
 
 def clip_sources(folder: str | Path) -> list[tuple[str, Path]]:
-    """(name, path) of every clip in `folder`: preprocess caches if there are any, else video files."""
+    """(name, path) of every clip in `folder`: clip-cache files if there are any, else video files."""
+    from affectgpt.media.cache import cached_names
+    from affectgpt.media.files import find_videos
+
     folder = Path(folder)
     if not folder.is_dir():
         raise InputError("clip folder not found", path=folder, fix="pass a folder of clips or preprocess caches")
-    caches = sorted(folder.glob("*.safetensors"))
-    if caches:
-        return [(p.stem, p) for p in caches]
-    from affectgpt.media.batch import find_videos
-
-    return [(p.stem, p) for p in find_videos([folder])]
+    return cached_names(folder) or [(p.stem, p) for p in find_videos([folder])]
 
 
-def _load(path: Path, subtitles: dict[str, str]) -> Any:
+def _load(name: str, path: Path, visual_input: str, subtitles: dict[str, str]) -> Any:
+    """The model's inputs of one clip (media/inputs.py), with its subtitle from `subtitles` when given there."""
     from dataclasses import replace
 
-    if path.suffix == ".safetensors":
-        from affectgpt.media.batch import load_cached_clip
+    from affectgpt.media.cache import SUFFIX
+    from affectgpt.media.inputs import load_inputs
 
-        clip = load_cached_clip(path)
-    else:
-        from affectgpt.media import load_clip
-
-        clip = load_clip(path)
-    if path.stem in subtitles:
-        clip = replace(clip, subtitle=subtitles[path.stem])
-    return clip
+    cached = path.suffix == SUFFIX
+    inputs = load_inputs(name, video=None if cached else path, cache=path.parent if cached else None,
+                         visual_input=visual_input)
+    return replace(inputs, subtitle=subtitles[name]) if name in subtitles else inputs
 
 
 def _read_partial(path: Path) -> dict[str, str]:
@@ -78,7 +74,7 @@ def predict(model: Any, tokenizer: Any, clips: str | Path, target: str | Path, *
     target.parent.mkdir(parents=True, exist_ok=True)
     with open(partial, "a", encoding="utf-8") as log:
         for group in _batches(todo, max(1, batch_size)):
-            loaded = [_load(path, subtitles or {}) for _, path in group]
+            loaded = [_load(name, path, model.cfg.visual_input, subtitles or {}) for name, path in group]
             texts = answer(model, tokenizer, loaded, task=task, generation=generation or Generation())
             for (name, _), text in zip(group, texts, strict=True):
                 log.write(json.dumps({"name": name, "text": text}, ensure_ascii=False) + "\n")

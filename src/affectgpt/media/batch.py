@@ -1,11 +1,11 @@
-"""Preprocess a folder of clips: parallel workers, one safe cache file per clip, a failures report.
+"""Preprocess a folder of clips: parallel workers, one clip-cache file per clip, a failures report.
 
-Each clip becomes `<output>/<name>.safetensors` (arrays `frames`, `faces`, `audio`, `audio_clips`; metadata:
-subtitle, flags, timings, frame times, duration, source), written atomically, so a killed batch loses at most
-the clips in flight and a rerun skips every clip already cached. A clip that cannot be read is listed in
-`<output>/failures.json` (file and reason) and the batch goes on. `--faces-npy DIR` also writes each face
-track as `DIR/<name>.npy` ([T, H, W, 3] uint8, RGB), the layout of the original `openface_face/` folder
-(which was BGR).
+Each clip becomes `<output>/<name>.safetensors` in the clip cache (media/cache.py: arrays `frames`, `faces`,
+`audio`, `audio_clips`; metadata: subtitle, flags, timings, frame times, duration, source), written
+atomically, so a killed batch loses at most the clips in flight and a rerun skips every clip already cached. A
+clip that cannot be read is listed in `<output>/failures.json` (file and reason) and the batch goes on.
+`--faces-npy DIR` also writes each face track as `DIR/<name>.npy` ([T, H, W, 3] uint8, RGB), the layout of the
+original `openface_face/` folder (which was BGR).
 """
 
 from __future__ import annotations
@@ -20,11 +20,8 @@ from typing import Any
 
 from affectgpt.errors import InputError
 from affectgpt.io.atomic import write_bytes, write_text
-
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".flv", ".m4v", ".mpg", ".mpeg", ".wmv", ".ts")
-AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".m4a", ".ogg", ".aac")
-CACHE_FORMAT = "affectgpt-clip/1"
-ARRAYS = ("frames", "faces", "audio", "audio_clips")
+from affectgpt.media.cache import cache_file, save_clip
+from affectgpt.media.files import AUDIO_SUFFIXES, find_by_name, find_videos
 
 
 @dataclass(frozen=True)
@@ -60,66 +57,6 @@ class BatchReport:
     skipped: list[str] = field(default_factory=list)
     failures: list[dict[str, str]] = field(default_factory=list)
     flags: dict[str, int] = field(default_factory=dict)
-
-
-def find_videos(inputs: Sequence[str | Path]) -> list[Path]:
-    """Video files among `inputs` (files, or folders searched one level deep), sorted, without duplicates."""
-    found: dict[Path, None] = {}
-    for item in map(Path, inputs):
-        if item.is_dir():
-            for path in sorted(item.iterdir()):
-                if path.suffix.lower() in VIDEO_SUFFIXES and path.is_file():
-                    found[path] = None
-        elif item.is_file():
-            found[item] = None
-        else:
-            raise InputError("input not found", path=item, fix="pass video files or folders holding them")
-    if not found:
-        raise InputError("no video files found", path=", ".join(map(str, inputs)),
-                         fix=f"the suffixes looked for are {', '.join(VIDEO_SUFFIXES)}")
-    names: dict[str, Path] = {}
-    for path in found:
-        if path.stem in names:
-            raise InputError(f"two videos share the name {path.stem!r}: {names[path.stem]} and {path}",
-                             field="name", fix="clip names (file stems) must be unique in one batch")
-        names[path.stem] = path
-    return list(found)
-
-
-def cache_file(output: str | Path, name: str) -> Path:
-    return Path(output) / f"{name}.safetensors"
-
-
-def save_clip(clip: Any, path: str | Path) -> None:
-    """Write a Clip as safetensors (no pickle anywhere), atomically."""
-    from safetensors.numpy import save
-
-    metadata = {"format": CACHE_FORMAT, "name": clip.name, "source": clip.source, "subtitle": clip.subtitle,
-                "flags": json.dumps(sorted(clip.flags)), "timings": json.dumps(clip.timings),
-                "frame_times": json.dumps(list(clip.frame_times)), "duration": repr(float(clip.duration))}
-    write_bytes(path, save({k: getattr(clip, k) for k in ARRAYS}, metadata=metadata))
-
-
-def load_cached_clip(path: str | Path) -> Any:
-    """A Clip read back from its cache file."""
-    from safetensors import safe_open
-
-    from affectgpt.media import Clip
-
-    path = Path(path)
-    try:
-        with safe_open(str(path), framework="numpy") as handle:
-            meta = handle.metadata() or {}
-            arrays = {k: handle.get_tensor(k) for k in ARRAYS}
-    except Exception as exc:  # safetensors raises its own error types for truncated/corrupt files
-        raise InputError(f"not a readable clip cache file ({exc})", path=path,
-                         fix="delete it and preprocess again") from exc
-    if meta.get("format") != CACHE_FORMAT:
-        raise InputError(f"unknown cache format {meta.get('format')!r}", path=path, field="format",
-                         fix="preprocess the clip again with this version")
-    return Clip(name=meta["name"], source=meta["source"], subtitle=meta["subtitle"],
-                flags=frozenset(json.loads(meta["flags"])), timings=json.loads(meta["timings"]),
-                frame_times=tuple(json.loads(meta["frame_times"])), duration=float(meta["duration"]), **arrays)
 
 
 def preprocess(inputs: Sequence[str | Path], output: str | Path, options: ClipOptions = ClipOptions(), *,
@@ -206,7 +143,7 @@ def process_one(video: str, output: str, options: ClipOptions) -> dict[str, Any]
 def _load(video: Path, options: ClipOptions) -> Any:
     from dataclasses import replace
 
-    from affectgpt.media import load_clip
+    from affectgpt.media.clip import load_clip
 
     subtitle = _subtitle(video.stem, options)
     clip = load_clip(video, audio=_audio_file(video.stem, options), subtitle=subtitle or "",
@@ -243,13 +180,7 @@ def _table(path: str, column: str) -> dict[str, str]:
 
 
 def _audio_file(name: str, options: ClipOptions) -> Path | None:
-    if not options.audio_dir:
-        return None
-    for suffix in AUDIO_SUFFIXES:
-        candidate = Path(options.audio_dir) / f"{name}{suffix}"
-        if candidate.is_file():
-            return candidate
-    return None
+    return find_by_name(options.audio_dir, name, AUDIO_SUFFIXES) if options.audio_dir else None
 
 
 def _write_npy(path: Path, array: Any) -> None:
