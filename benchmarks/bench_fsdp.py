@@ -32,8 +32,9 @@ def child(args: argparse.Namespace) -> None:
     from torch.distributed.tensor import DTensor
 
     from affectgpt.config import load_config
+    from affectgpt.train.build import prepare
     from affectgpt.train.config import TrainConfig
-    from affectgpt.train.loop import prepare, train
+    from affectgpt.train.loop import train
 
     torch.set_num_threads(1)
     llm = {"hidden_size": args.hidden, "intermediate_size": args.hidden * 11 // 4, "num_hidden_layers": args.layers,

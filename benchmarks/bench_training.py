@@ -1,6 +1,6 @@
 """Training throughput from the feature cache vs encoding on the fly, with the same tiny model, in one run.
 
-Generates a synthetic dataset (affectgpt.data.dataset.make_synthetic_dataset), then trains the tiny recipe
+Generates a synthetic dataset (affectgpt.tiny.clips.make_synthetic_dataset), then trains the tiny recipe
 (configs/tiny-cpu.yaml, all modalities, raw-frame input) twice, each in its own child process so that peak
 memory is its own: once reading media and encoding with the frozen encoders on every step, once from features
 extracted beforehand (extraction timed separately). The encoders are the tiny random CLIP and HuBERT of
@@ -60,7 +60,7 @@ def extract(args: argparse.Namespace, data: Path, out: Path) -> float:
     from affectgpt.data.features import extract_features
     from affectgpt.data.manifests import read_manifest
     from affectgpt.model.encoders import ClipVisualEncoder, HubertAudioEncoder
-    from affectgpt.model.random_init import RANDOM, random_audio_encoder, random_visual_encoder
+    from affectgpt.tiny.random_init import RANDOM, random_audio_encoder, random_visual_encoder
     from affectgpt.train.config import TrainConfig
 
     torch.set_num_threads(args.threads)
@@ -108,7 +108,7 @@ def main() -> None:
     if not all(e == "random" or Path(e).is_dir() for e in (args.visual_encoder, args.audio_encoder)):
         raise SystemExit(f"encoders not found ({args.visual_encoder}, {args.audio_encoder}): pass local folders "
                          "or random")
-    from affectgpt.data.dataset import make_synthetic_dataset
+    from affectgpt.tiny.clips import make_synthetic_dataset
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)

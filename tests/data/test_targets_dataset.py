@@ -12,7 +12,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from affectgpt.data.dataset import TrainingDataset, collate_batch, skipped_in  # noqa: E402
+from affectgpt.data.collate import collate_batch, skipped_in  # noqa: E402
+from affectgpt.data.dataset import TrainingDataset  # noqa: E402
 from affectgpt.data.sample import Sample  # noqa: E402
 from affectgpt.data.targets import draw_task, question_answer  # noqa: E402
 from affectgpt.errors import InputError  # noqa: E402

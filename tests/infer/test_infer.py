@@ -50,7 +50,7 @@ def test_batched_left_padded_generation_equals_one_by_one(checkpoint_dir, caches
     from dataclasses import replace
 
     from affectgpt.infer.describe import Generation, answer, load_model
-    from affectgpt.media.batch import cache_file, load_cached_clip
+    from affectgpt.media.cache import cache_file, load_cached_clip
 
     model, tokenizer = load_model(checkpoint_dir)
     a = replace(load_cached_clip(cache_file(caches, "square")), subtitle="Hello.")
@@ -115,7 +115,7 @@ def test_a_model_without_its_base_models_is_a_clear_error(checkpoint_dir, square
 
 
 def test_stacked_inputs_have_the_model_layout(caches):
-    from affectgpt.media.batch import cache_file, load_cached_clip
+    from affectgpt.media.cache import cache_file, load_cached_clip
 
     clip = load_cached_clip(cache_file(caches, "square"))
     assert clip.faces.shape == (8, 224, 224, 3) and clip.audio_clips.shape == (8, 32000)

@@ -10,6 +10,7 @@ import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,6 +21,7 @@ pytest.importorskip("peft")
 from launch import torchrun  # noqa: E402
 from tinytrain import tiny_config, tiny_parts  # noqa: E402
 
+from affectgpt.cli.train import TrainReport  # noqa: E402
 from affectgpt.errors import InputError  # noqa: E402
 from affectgpt.model import checkpoint  # noqa: E402
 from affectgpt.train.loop import train  # noqa: E402
@@ -71,13 +73,31 @@ def test_tensorboard_events_are_written(tmp_path):
     assert [event.step for event in accumulator.Scalars("train/loss")] == [2, 4]
 
 
+def _reported(cfg, output: Path, **options) -> Any:
+    """train() as `affectgpt train` runs it: notices and the progress bar through the CLI's TrainReport."""
+    with TrainReport(cfg.progress) as report:
+        return train(cfg, output, on_step=report.on_step, on_note=report.on_note, **options)
+
+
 def test_progress_bar_shows_loss_and_samples_per_second(tmp_path, capsys):
-    train(tiny_config(**{**SHORT, "progress": True, "log_every": 2}), tmp_path, parts=tiny_parts)
+    _reported(tiny_config(**{**SHORT, "progress": True, "log_every": 2}), tmp_path, parts=tiny_parts)
     bar = capsys.readouterr().err.replace("\r", "\n").splitlines()
     last = [line for line in bar if line.startswith("train:")][-1]
     assert "4/4" in last and re.search(r"loss=\d+\.\d{4}, \d+\.\d samples/s", last), last
-    train(tiny_config(**{**SHORT, "progress": False}), tmp_path / "quiet", parts=tiny_parts)
+    _reported(tiny_config(**{**SHORT, "progress": False}), tmp_path / "quiet", parts=tiny_parts)
     assert "train:" not in capsys.readouterr().err
+
+
+def test_on_step_hears_every_step_and_the_logged_loss(tmp_path, capsys):
+    """The library reports through its callbacks and prints nothing itself."""
+    heard = []
+    cfg = tiny_config(**{**SHORT, "progress": True, "log_every": 2, "save_every": 2})
+    first = train(cfg, tmp_path, parts=tiny_parts, until=2, on_step=heard.append)
+    train(cfg, tmp_path, parts=tiny_parts, resume=True, on_step=heard.append)
+    assert [(r.step, r.total) for r in heard] == [(1, 4), (2, 4), (3, 4), (4, 4)]
+    assert [r.loss is None for r in heard] == [True, False, True, False]
+    assert heard[1].loss == pytest.approx(sum(first.losses) / 2) and heard[1].samples_per_s > 0
+    assert capsys.readouterr().err == ""
 
 
 def test_resume_is_exact(tmp_path):
@@ -150,8 +170,8 @@ def test_accumulation_gives_the_same_steps_as_one_big_batch(tmp_path):
 
 
 def test_fsdp_in_one_process_says_so_and_trains_as_one_process(tmp_path, capsys):
-    plain = train(tiny_config(**SHORT), tmp_path / "plain", parts=tiny_parts)
-    fsdp = train(tiny_config(**SHORT, distributed="fsdp"), tmp_path / "fsdp", parts=tiny_parts)
+    plain = _reported(tiny_config(**SHORT), tmp_path / "plain", parts=tiny_parts)
+    fsdp = _reported(tiny_config(**SHORT, distributed="fsdp"), tmp_path / "fsdp", parts=tiny_parts)
     assert "nothing to shard" in capsys.readouterr().err
     assert fsdp.losses == plain.losses
     assert "ACCELERATE_USE_FSDP" not in os.environ
@@ -242,8 +262,8 @@ def test_tiny_cpu_recipe_learns_and_reproduces_answers(tmp_path, capsys):
     """The multimodal recipe (random CLIP + HuBERT, frames + audio + pre-fusion + subtitle) learns its data: each
     clip's own answer comes back, and the secondary label, which only the voice tells, is right for both voices."""
     from affectgpt.config import load_config
+    from affectgpt.train.build import prepare
     from affectgpt.train.config import TrainConfig
-    from affectgpt.train.loop import prepare
 
     cfg = load_config(ROOT / "configs" / "tiny-cpu.yaml", TrainConfig)
     began = time.perf_counter()
@@ -274,34 +294,20 @@ def test_tiny_cpu_recipe_learns_and_reproduces_answers(tmp_path, capsys):
         assert "".join(wanted.split()) in "".join(said.split()), (task, said)  # the word tokenizer spaces words
 
 
-def test_synthetic_answers_follow_the_inputs(tmp_path):
-    """Identical inputs (subtitle, colour, voice) never have different answers, and the voice alone decides the
-    secondary label: the same subtitle comes with both voices."""
-    from affectgpt.data.dataset import make_synthetic_dataset
-    from affectgpt.data.manifests import read_manifest
-
-    samples = read_manifest(make_synthetic_dataset(tmp_path, 12, seed=3))
-    seen: dict[tuple[str, str], tuple[str, ...]] = {}
-    for sample in samples:
-        cue = sample.description.split(" The subtitle")[0]  # colour and voice, as the clip shows them
-        assert seen.setdefault((cue, sample.subtitle), sample.labels) == sample.labels
-        assert (len(sample.labels) == 2) == (" middle tone" not in cue)
-    by_subtitle = {s.subtitle for s in samples}
-    assert len(by_subtitle) == 6 and len(seen) == 11  # neutral: both its voices are middle tones
-
-
 def _greedy_answers_are_own_answers(model, tokenizer, samples) -> None:
     """Greedy generation from each sample's own media (encoded on the fly by the model's encoders, not the
     feature cache it trained from) gives exactly that sample's target, for both questions."""
-    from affectgpt.data.features import load_media
     from affectgpt.data.targets import question_answer
+    from affectgpt.media.inputs import load_inputs
     from affectgpt.model.affectgpt import Batch
     from affectgpt.model.prompt import encode_inference, prompt_for
 
     model = model.eval()
     wrong, secondaries = [], set()
     for sample in samples:
-        frames, clips = load_media(sample, visual_input=model.cfg.visual_input)
+        inputs = load_inputs(sample.name, video=sample.video, audio=sample.audio, faces=sample.faces,
+                             visual_input=model.cfg.visual_input)
+        frames, clips = inputs.visual, inputs.audio_clips
         for task in sample.tasks:
             question, target = question_answer(sample, task)
             ids = encode_inference(tokenizer, prompt_for(model.cfg, question, sample.subtitle))

@@ -11,7 +11,7 @@ pytest.importorskip("torch")
 
 from affectgpt.data.sample import Sample
 from affectgpt.errors import InputError
-from affectgpt.train.loop import usable_samples
+from affectgpt.train.build import usable_samples
 
 
 def test_unreadable_media_is_listed_and_the_rest_kept(tmp_path, square_clip):

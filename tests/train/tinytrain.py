@@ -17,9 +17,9 @@ from affectgpt.data.sample import Sample
 from affectgpt.data.targets import draw_task, question_answer
 from affectgpt.model.affectgpt import Batch
 from affectgpt.model.prompt import IGNORE, encode_training, prompt_for
+from affectgpt.tiny.recipe import build_random_model
+from affectgpt.train.build import TrainParts, set_dtypes
 from affectgpt.train.config import TrainConfig
-from affectgpt.train.loop import TrainParts, set_dtypes
-from affectgpt.train.tiny import build_random_model
 
 TINY_LLM = {"model_type": "qwen2", "hidden_size": 48, "intermediate_size": 96, "num_hidden_layers": 2,
             "num_attention_heads": 4, "num_key_value_heads": 2, "max_position_embeddings": 512,
@@ -95,6 +95,6 @@ def tiny_parts(cfg: TrainConfig, output: Path) -> TrainParts:
     """The parts of a tiny run: random-init model, word tokenizer, FeatureDataset over make_samples."""
     samples = make_samples(cfg.data.synthetic.n, cfg.data.synthetic.seed)
     model, tokenizer, base = build_random_model(cfg.model_config, samples, output, seed=cfg.seed)
-    set_dtypes(model, getattr(torch, cfg.model.base_dtype))  # as train.loop.prepare does
+    set_dtypes(model, getattr(torch, cfg.model.base_dtype))  # as train.build.prepare does
     dataset = FeatureDataset(samples, tokenizer, model.cfg, task=cfg.data.task, seed=cfg.seed)
     return TrainParts(model, tokenizer, dataset, lambda items: collate(items, tokenizer.pad_token_id), base)

@@ -31,9 +31,11 @@ def note(message: str) -> None:
     print(message, file=sys.stderr)
 
 
-def progress_bar(total: int, *, unit: str, desc: str | None = None, enabled: bool = True):
-    """A tqdm bar on stderr, shown only when `enabled` and stderr is a terminal (otherwise its update and close
-    do nothing)."""
+def progress_bar(total: int, *, unit: str, desc: str | None = None, enabled: bool = True, always: bool = False,
+                 initial: int = 0):
+    """A tqdm bar on stderr, shown only when `enabled` and stderr is a terminal, or also into a file or pipe with
+    `always` (otherwise its update and close do nothing). `initial` is the count it starts from (a resumed run)."""
     from tqdm import tqdm
 
-    return tqdm(total=total, unit=unit, desc=desc, file=sys.stderr, disable=not (enabled and sys.stderr.isatty()))
+    shown = enabled and (always or sys.stderr.isatty())
+    return tqdm(total=total, initial=initial, unit=unit, desc=desc, file=sys.stderr, disable=not shown)

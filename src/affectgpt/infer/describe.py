@@ -34,20 +34,17 @@ class Generation:
 
 def load_model(path: str | Path, *, dtype: Any = None, overrides: dict[str, str] | None = None) -> tuple[Any, Any]:
     """Our checkpoint folder -> (AffectGPT in eval mode, tokenizer), all in `dtype` (default float32).
-    `overrides` may relocate base models ({"llm": ..., "visual_encoder": ..., "audio_encoder": ...})."""
+    `overrides` may relocate base models ({"llm": ..., "visual_encoder": ..., "audio_encoder": ...}); the model
+    is built as config.json's `base.init` says (infer/sources.py: pretrained or random)."""
     from dataclasses import replace
 
-    from affectgpt.model import random_init
-    from affectgpt.model.build import build_model
+    from affectgpt.infer.sources import model_source
     from affectgpt.model.checkpoint import load_weights, read_config
 
     cfg, base = read_config(path)
     if overrides:
         cfg = replace(cfg, **{k: str(v) for k, v in overrides.items() if v})
-    if base.get("init") == random_init.RANDOM:  # a random-init run (tiny recipe): rebuilt from its seed
-        model, tokenizer = random_init.from_checkpoint(path, cfg, base)
-    else:
-        model, tokenizer = build_model(cfg, dtype=dtype)
+    model, tokenizer = model_source(base, path)(cfg, base, path, dtype)
     load_weights(model, path)
     if dtype is not None:
         model = model.to(dtype)  # the trained (float32) weights too: one dtype for inference
@@ -56,9 +53,11 @@ def load_model(path: str | Path, *, dtype: Any = None, overrides: dict[str, str]
 
 def answer(model: Any, tokenizer: Any, clips: Sequence[Any], *, task: str = "description",
            generation: Generation = Generation()) -> list[str]:
-    """The model's answer for each clip (a media.Clip or anything with frames/faces/audio_clips/subtitle)."""
+    """The model's answer for each clip: a media.Clip (faces or frames picked as the model's visual input says),
+    or media/inputs.py's ModelInputs (its visual input already picked); each with audio_clips and a subtitle."""
     import torch
 
+    from affectgpt.data.collate import left_pad
     from affectgpt.model.affectgpt import Batch
     from affectgpt.model.prompt import QUESTIONS, decode_answer, encode_inference, prompt_for
 
@@ -67,9 +66,9 @@ def answer(model: Any, tokenizer: Any, clips: Sequence[Any], *, task: str = "des
     cfg = model.cfg
     rows = [encode_inference(tokenizer, prompt_for(cfg, QUESTIONS[task], clip.subtitle)) for clip in clips]
     ids, mask = left_pad(rows, tokenizer.pad_token_id)
-    visual = [clip.faces if cfg.visual_input == "face" else clip.frames for clip in clips]
     batch = Batch(input_ids=ids, attention_mask=mask,
-                  frames=torch.as_tensor(_stack(visual)) if "video" in cfg.modalities or cfg.uses_multi else None,
+                  frames=torch.as_tensor(_stack([_visual(c, cfg.visual_input) for c in clips]))
+                  if "video" in cfg.modalities or cfg.uses_multi else None,
                   audio_clips=torch.as_tensor(_stack([c.audio_clips for c in clips]))
                   if "audio" in cfg.modalities or cfg.uses_multi else None)
     new_ids = model.generate(batch, max_new_tokens=generation.max_new_tokens, do_sample=generation.do_sample,
@@ -80,28 +79,35 @@ def answer(model: Any, tokenizer: Any, clips: Sequence[Any], *, task: str = "des
 
 
 def _stops(tokenizer: Any) -> dict[str, Any]:
-    """Stop at EOS and at the answer's end marker "###". A word-level tokenizer (the random-init recipe's) has the
-    marker as one word, so it stops on that id (transformers' stop strings cannot read a word-level vocabulary);
-    a subword tokenizer stops on the string, however it is split."""
+    """Stop at EOS and at the answer's end marker "###".
+
+    When the marker is one token of the vocabulary, generation stops on its id. When the tokenizer can spell
+    any text, it also stops on the marker as a string, however the text around it splits it (" ###", ".###").
+    transformers' stop strings read every vocabulary entry as the text it spells after a probe word, which a
+    closed vocabulary (the tiny recipe's word tokenizer) reads as its unknown token: there the id alone stops.
+    """
     from affectgpt.model.prompt import TARGET_END
 
-    backend = getattr(getattr(tokenizer, "backend_tokenizer", None), "model", None)
-    if type(backend).__name__ == "WordLevel" and TARGET_END in tokenizer.get_vocab():
-        return {"stop_ids": [tokenizer.eos_token_id, tokenizer.get_vocab()[TARGET_END]]}
-    return {"stop_ids": [tokenizer.eos_token_id], "stop_strings": [TARGET_END], "tokenizer": tokenizer}
+    stops: dict[str, Any] = {"stop_ids": [tokenizer.eos_token_id]}
+    marker = tokenizer.get_vocab().get(TARGET_END)
+    if marker is not None:
+        stops["stop_ids"].append(marker)
+    if _spells_any_text(tokenizer):
+        stops.update(stop_strings=[TARGET_END], tokenizer=tokenizer)
+    return stops
 
 
-def left_pad(rows: Sequence[list[int]], pad_id: int) -> tuple[Any, Any]:
-    """Left-padded ids [B, S] and their attention mask, for batched generation."""
-    import torch
+def _spells_any_text(tokenizer: Any, probe: str = "abcdef") -> bool:
+    """Whether the tokenizer gives back a word it has never seen (subword and byte vocabularies do; a word
+    vocabulary gives its unknown token). The probe is the one transformers' stop strings use."""
+    return probe in tokenizer.convert_tokens_to_string(tokenizer.tokenize(probe))
 
-    width = max(len(r) for r in rows)
-    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, row in enumerate(rows):
-        ids[i, width - len(row):] = torch.tensor(row, dtype=torch.long)
-        mask[i, width - len(row):] = 1
-    return ids, mask
+
+def _visual(clip: Any, visual_input: str) -> Any:
+    """The visual input of one clip: ModelInputs carry it already picked; a Clip gives its faces or frames."""
+    from affectgpt.media.inputs import ModelInputs, visual_of
+
+    return clip.visual if isinstance(clip, ModelInputs) else visual_of(clip, visual_input)
 
 
 def _stack(arrays: Sequence[Any]) -> Any:

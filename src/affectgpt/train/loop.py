@@ -1,11 +1,12 @@
 """train(): a TrainConfig -> checkpoints and metrics, on accelerate (one process, DDP, FSDP), resumable.
 
-Reads top-down: `train` sets up the run, `run_steps` is the loop, `train_step` one optimiser step.
+Reads top-down: `train` sets up the run, `run_steps` is the loop, `train_step` one optimiser step. The model and
+data come from train/build.py, the Accelerator from train/accelerator.py, the data order from train/plan.py.
+Progress goes to callbacks (`on_step`, `on_note`); this module prints nothing.
 
 Choices that make runs reproducible and comparable:
-- **Data order** is a permutation of the samples seeded by (seed, epoch); optimiser step s of an epoch takes
-  the global batch perm[s*G : (s+1)*G] (G = batch_size x processes x grad_accumulation) and process r takes its
-  slice of it. So a resumed run continues the exact sequence, and 2 processes see the samples 1 process sees.
+- **Data order** is a permutation of the samples seeded by (seed, epoch), sliced per step and process
+  (train/plan.py): a resumed run continues the exact sequence, and 2 processes see the samples 1 process sees.
 - **The loss** of a step is the mean over every target token of the global batch (summed cross-entropy divided
   by the all-reduced token count), not a mean of per-micro-batch means: the value and the gradient do not
   depend on how the global batch is split across processes or accumulation steps. Accumulation is therefore
@@ -18,13 +19,10 @@ Choices that make runs reproducible and comparable:
 from __future__ import annotations
 
 import dataclasses
-import os
-import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass, field
-from functools import partial
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,22 +32,13 @@ import torch.nn.functional as F
 from affectgpt.config import dump_config
 from affectgpt.errors import InputError
 from affectgpt.train import state
+from affectgpt.train.accelerator import make_accelerator
+from affectgpt.train.build import TrainParts, prepare
 from affectgpt.train.config import TrainConfig
 from affectgpt.train.optim import make_optimizer, make_scheduler
+from affectgpt.train.plan import DataPlan
 
 IGNORE = -100
-
-
-@dataclass
-class TrainParts:
-    """What a run trains: the model, its tokenizer, the dataset (len, [i] -> item dict, optional set_epoch),
-    `collate(items) -> Batch`, and the base-model locations recorded in checkpoints."""
-
-    model: Any
-    tokenizer: Any
-    dataset: Any
-    collate: Callable[[list[dict[str, Any]]], Any]
-    base: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -64,9 +53,31 @@ class TrainResult:
     seconds: float
 
 
+@dataclass(frozen=True)
+class StepRecord:
+    """What `on_step` hears after each optimiser step, on the main process only.
+
+    Attributes:
+        step: optimiser steps done, counted over the whole run (a resumed run goes on from its checkpoint's).
+        total: the run's last step.
+        loss: on steps that write a metrics record (every log_every steps and the last), the mean loss since the
+            previous record; None on the others.
+        samples_per_s: with `loss`, the samples per second since the previous record; None on the others.
+    """
+
+    step: int
+    total: int
+    loss: float | None = None
+    samples_per_s: float | None = None
+
+
+OnStep = Callable[[StepRecord], None]
+OnNote = Callable[[str], None]
+
+
 def train(cfg: TrainConfig, output: str | Path, *, resume: bool = False,
           parts: TrainParts | Callable[[TrainConfig, Path], TrainParts] | None = None,
-          until: int | None = None) -> TrainResult:
+          until: int | None = None, on_step: OnStep | None = None, on_note: OnNote | None = None) -> TrainResult:
     """Train as `cfg` says, writing into `output`: config.resolved.yaml, metrics.jsonl, checkpoint_<step>/.
 
     Args:
@@ -74,14 +85,17 @@ def train(cfg: TrainConfig, output: str | Path, *, resume: bool = False,
         output: the run folder.
         resume: continue from the newest complete checkpoint in `output` (exact: same weights, optimiser,
             scheduler, RNG and data position); without one, start from scratch.
-        parts: the model and data to train, or a builder of them; None builds them from cfg (`prepare`).
+        parts: the model and data to train, or a builder of them; None builds them from cfg (train/build.py).
         until: stop after this optimiser step, with a checkpoint, as a preempted job would (tests, budgets).
+        on_step: called with a StepRecord after every optimiser step, on the main process only (a progress bar).
+        on_note: called with one-line notices for the person running it (fsdp with one process, samples skipped
+            for unreadable media), on every process that has one.
 
     Raises:
         InputError: `output` already holds a run and resume is False; a checkpoint that does not match cfg.
     """
     output = Path(output)
-    accelerator = make_accelerator(cfg)
+    accelerator = make_accelerator(cfg, on_note=on_note)
     found = state.list_checkpoints(output)
     if found and not resume:
         raise InputError("the output folder already holds checkpoints", path=output,
@@ -93,151 +107,23 @@ def train(cfg: TrainConfig, output: str | Path, *, resume: bool = False,
         write_text(output / "config.resolved.yaml", dump_config(cfg))
     accelerator.wait_for_everyone()
     torch.manual_seed(cfg.seed)  # the same model on every process
-    parts = parts(cfg, output) if callable(parts) else parts or prepare(cfg, output, accelerator)
+    parts = parts(cfg, output) if callable(parts) else parts or prepare(cfg, output, accelerator, on_note=on_note)
     torch.manual_seed(cfg.seed + accelerator.process_index)  # each process's own dropout stream
-    return run_steps(cfg, output, accelerator, parts, found[-1] if (found and resume) else None, until)
+    return run_steps(cfg, output, accelerator, parts, found[-1] if (found and resume) else None, until,
+                     on_step=on_step if accelerator.is_main_process else None)
 
 
-def make_accelerator(cfg: TrainConfig) -> Any:
-    """The Accelerator for cfg.precision and cfg.distributed (FSDP2: each LLM decoder layer is a shard unit)."""
-    from accelerate import Accelerator
-    from accelerate.state import AcceleratorState
-
-    # accelerate keeps one AcceleratorState per process and refuses another precision in a later Accelerator;
-    # each train() call sets up its own run, so forget the previous run's settings (not the process group).
-    if AcceleratorState._shared_state:
-        AcceleratorState._reset_state(reset_partial_state=False)
-    _forget_cpu_fsdp()
-    plugins: dict[str, Any] = {}
-    fsdp = _fsdp_plugin() if cfg.distributed == "fsdp" else None
-    if fsdp is not None and torch.cuda.is_available():
-        plugins["fsdp_plugin"] = fsdp
-    # Without a GPU, say cpu=True: accelerate then runs torchrun's processes as DDP over gloo (multi-CPU).
-    use_fsdp = os.environ.get("ACCELERATE_USE_FSDP")  # accelerate sets it for good when given a plugin
-    accelerator = Accelerator(mixed_precision=cfg.precision, gradient_accumulation_steps=1,
-                              cpu=not torch.cuda.is_available(), **plugins)
-    if use_fsdp is None:
-        os.environ.pop("ACCELERATE_USE_FSDP", None)  # a later run in this process is not FSDP unless it says so
-    if fsdp is not None and accelerator.num_processes < 2:
-        print("distributed: fsdp with one process has nothing to shard: training as a single process (start "
-              "several with torchrun or accelerate launch)", file=sys.stderr)
-    elif fsdp is not None and accelerator.device.type == "cpu":
-        _cpu_fsdp(accelerator, fsdp, cfg.precision)
-    if cfg.precision == "fp16" and accelerator.device.type == "cpu" and accelerator.scaler is None:
-        _cpu_fp16(accelerator)
-    return accelerator
-
-
-def _fsdp_plugin() -> Any:
-    """FSDP2 (per-parameter sharding, so frozen and LoRA weights share units), one unit per LLM decoder layer
-    (AffectGPT._no_split_modules) plus the root; weights resharded after each forward."""
-    from accelerate import FullyShardedDataParallelPlugin
-
-    return FullyShardedDataParallelPlugin(fsdp_version=2, auto_wrap_policy="transformer_based_wrap",
-                                          reshard_after_forward=True)
-
-
-def _cpu_fsdp(accelerator: Any, plugin: Any, precision: str) -> None:
-    """FSDP over gloo on CPU processes, through accelerate's own FSDP2 preparation.
-
-    accelerate (1.x) enables FSDP only for accelerator devices: with cpu=True its state says MULTI_CPU and a
-    plugin would be dropped without a word (the run would be DDP). torch's FSDP2 runs on CPU with gloo, so the
-    state is switched to FSDP here exactly as accelerate sets it for GPUs (distributed type, plugin, the plugin's
-    mixed precision).
-    """
-    from accelerate.state import PartialState
-    from accelerate.utils import DistributedType
-
-    # Both states: accelerate's utilities construct AcceleratorState on the fly, which copies PartialState's fields.
-    PartialState().distributed_type = accelerator.state.distributed_type = DistributedType.FSDP
-    accelerator.state.fsdp_plugin = plugin
-    if precision != "no":
-        plugin.set_mixed_precision(precision)
-
-
-def _forget_cpu_fsdp() -> None:
-    """Undo `_cpu_fsdp` of an earlier run in this process (the process group, and so PartialState, outlive it)."""
-    from accelerate.state import PartialState
-    from accelerate.utils import DistributedType
-
-    if PartialState._shared_state and not torch.cuda.is_available() \
-            and PartialState().distributed_type == DistributedType.FSDP:
-        PartialState().distributed_type = DistributedType.MULTI_CPU
-
-
-def _cpu_fp16(accelerator: Any) -> None:
-    """fp16 on CPU as on a GPU: float16 autocast and a loss scaler.
-
-    accelerate (1.x) silently drops fp16 on CPU (no autocast, no GradScaler: the run would be fp32 under an fp16
-    label), while torch has both on CPU. Switched on here exactly as accelerate does it for a GPU (`native_amp`
-    makes `prepare` wrap the forward in `torch.autocast("cpu", float16)`; `scaler` is used by `backward`,
-    `clip_grad_norm_` and the prepared optimizer's step), so the fp16 path, loss scaler state included, runs and
-    is tested on CPU.
-    """
-    accelerator.native_amp = True
-    accelerator.scaler = torch.amp.GradScaler("cpu")
-
-
-@dataclass(frozen=True)
-class DataPlan:
-    """Which samples each process takes at each optimiser step (see the module docstring)."""
-
-    n: int
-    per_device: int
-    processes: int
-    accumulation: int
-    seed: int
-
-    @property
-    def global_batch(self) -> int:
-        return self.per_device * self.processes * self.accumulation
-
-    @property
-    def steps_per_epoch(self) -> int:
-        return self.n // self.global_batch
-
-    def order(self, epoch: int) -> list[int]:
-        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-        return torch.randperm(self.n, generator=generator).tolist()
-
-    def micro_batches(self, epoch: int, first_step: int, rank: int) -> list[list[int]]:
-        """Index lists of this process's micro-batches, from `first_step` of the epoch to its end."""
-        order, out = self.order(epoch), []
-        for step in range(first_step, self.steps_per_epoch):
-            for micro in range(self.accumulation):
-                start = step * self.global_batch + (micro * self.processes + rank) * self.per_device
-                out.append(order[start:start + self.per_device])
-        return out
-
-
-def run_steps(cfg: TrainConfig, output: Path, accelerator: Any, parts: TrainParts,
-              checkpoint: Path | None, until: int | None = None) -> TrainResult:
-    """The training loop from step 0 or from `checkpoint`, to the last step (or `until`)."""
+def run_steps(cfg: TrainConfig, output: Path, accelerator: Any, parts: TrainParts, checkpoint: Path | None,
+              until: int | None = None, *, on_step: OnStep | None = None) -> TrainResult:
+    """The training loop from step 0 or from `checkpoint`, to the last step (or `until`); `on_step` hears every
+    step (give it on the main process only)."""
     plan = DataPlan(len(parts.dataset), cfg.batch_size, accelerator.num_processes, cfg.grad_accumulation, cfg.seed)
     if plan.steps_per_epoch < 1:
         raise InputError(f"{plan.n} samples are fewer than one global batch ({plan.global_batch})", field="batch_size",
                          fix="lower batch_size or grad_accumulation, or add data")
     total = cfg.schedule.total_steps or cfg.schedule.epochs * plan.steps_per_epoch
-    model = parts.model
-    model.train()
-    optimizer = make_optimizer(model, cfg.optimiser)
-    scheduler = make_scheduler(optimizer, cfg.schedule, total)
     run_facts = {"seed": cfg.seed, "global_batch": plan.global_batch, "samples": plan.n, "total_steps": total}
-    start = 0
-    if checkpoint is not None:
-        trainer = state.read_trainer(checkpoint)
-        state.check_compatible(checkpoint, model.cfg, trainer, run_facts)
-        from affectgpt.model.checkpoint import load_weights
-
-        load_weights(model, checkpoint)  # whole weights into the whole model, before FSDP shards it
-    wrapped, optimizer = accelerator.prepare(model, optimizer)
-    if checkpoint is not None:
-        state.restore_optimizer(checkpoint, wrapped, optimizer.optimizer)
-        scheduler.load_state_dict(trainer["scheduler"])
-        state.restore_rng(checkpoint, accelerator.process_index)
-        start = int(trainer["step"])
-        if accelerator.scaler is not None and trainer.get("scaler"):
-            accelerator.scaler.load_state_dict(trainer["scaler"])
+    wrapped, optimizer, scheduler, start = _set_up(cfg, accelerator, parts.model, checkpoint, total, run_facts)
     log = state.MetricsLog(output, tensorboard=cfg.tensorboard, start=start) if accelerator.is_main_process \
         else None
     if log is not None:
@@ -245,7 +131,6 @@ def run_steps(cfg: TrainConfig, output: Path, accelerator: Any, parts: TrainPart
     losses, began, last_ckpt = [], time.perf_counter(), checkpoint
     window: list[float] = []
     window_start = time.perf_counter()
-    progress = _progress(accelerator, start, total, cfg.progress)
     batches = _batches(cfg, plan, parts, accelerator.process_index, start)
     end = total if until is None else min(total, until)
     for step in range(start, end):
@@ -253,7 +138,7 @@ def run_steps(cfg: TrainConfig, output: Path, accelerator: Any, parts: TrainPart
         loss = train_step(wrapped, micro, optimizer, scheduler, accelerator, cfg.max_grad_norm)
         losses.append(loss)
         window.append(loss)
-        done = step + 1
+        done, heard = step + 1, StepRecord(step + 1, total)
         if done % cfg.log_every == 0 or done == end:
             elapsed = time.perf_counter() - window_start
             record = {"step": done, "loss": sum(window) / len(window), "lr": scheduler.get_last_lr()[0],
@@ -261,13 +146,13 @@ def run_steps(cfg: TrainConfig, output: Path, accelerator: Any, parts: TrainPart
                       "epoch": step // plan.steps_per_epoch}
             if log is not None:
                 log.write(record)
-            progress.set_postfix_str(f"loss={record['loss']:.4f}, {record['samples_per_s']:.1f} samples/s")
+            heard = StepRecord(done, total, record["loss"], record["samples_per_s"])
             window, window_start = [], time.perf_counter()
-        progress.update(1)
+        if on_step is not None:
+            on_step(heard)
         if (cfg.save_every and done % cfg.save_every == 0) or done == end:
             last_ckpt = save_checkpoint(accelerator, wrapped, optimizer, scheduler, output, done, cfg,
                                         {**run_facts}, parts.base, plan)
-    progress.close()
     if log is not None:
         log.close()
     seconds = time.perf_counter() - began
@@ -275,13 +160,28 @@ def run_steps(cfg: TrainConfig, output: Path, accelerator: Any, parts: TrainPart
                        seconds)
 
 
-def _progress(accelerator: Any, start: int, total: int, show: bool | None) -> Any:
-    """The main process's bar (steps, loss, samples/s) on stderr: `show` None means when stderr is a terminal."""
-    from tqdm import tqdm
+def _set_up(cfg: TrainConfig, accelerator: Any, model: Any, checkpoint: Path | None, total: int,
+            run_facts: dict[str, Any]) -> tuple[Any, Any, Any, int]:
+    """(prepared model, prepared optimiser, scheduler, first step): fresh, or restored exactly from `checkpoint`
+    (after checking that it belongs to this run)."""
+    model.train()
+    optimizer = make_optimizer(model, cfg.optimiser)
+    scheduler = make_scheduler(optimizer, cfg.schedule, total)
+    if checkpoint is not None:
+        trainer = state.read_trainer(checkpoint)
+        state.check_compatible(checkpoint, model.cfg, trainer, run_facts)
+        from affectgpt.model.checkpoint import load_weights
 
-    disable = True if not accelerator.is_main_process or show is False else None if show is None else False
-    return tqdm(total=total, initial=start, desc="train", unit="step", dynamic_ncols=True, disable=disable,
-                file=sys.stderr)
+        load_weights(model, checkpoint)  # whole weights into the whole model, before FSDP shards it
+    wrapped, optimizer = accelerator.prepare(model, optimizer)
+    if checkpoint is None:
+        return wrapped, optimizer, scheduler, 0
+    state.restore_optimizer(checkpoint, wrapped, optimizer.optimizer)
+    scheduler.load_state_dict(trainer["scheduler"])
+    state.restore_rng(checkpoint, accelerator.process_index)
+    if accelerator.scaler is not None and trainer.get("scaler"):
+        accelerator.scaler.load_state_dict(trainer["scaler"])
+    return wrapped, optimizer, scheduler, int(trainer["step"])
 
 
 def _batches(cfg: TrainConfig, plan: DataPlan, parts: TrainParts, rank: int, start: int) -> Iterator[Any]:
@@ -366,108 +266,3 @@ def save_checkpoint(accelerator: Any, model: Any, optimizer: Any, scheduler: Any
         state.finish(partial_dir, final, output, cfg.keep_last)
     accelerator.wait_for_everyone()
     return final
-
-
-def prepare(cfg: TrainConfig, output: Path, accelerator: Any = None) -> TrainParts:
-    """Model, tokenizer and dataset as cfg says (data read or generated; model pretrained or random; features
-    extracted first when cfg.data.extract_features). With an accelerator, files (a synthetic set, features) are
-    written by the main process only while the others wait, then read by all."""
-    from affectgpt.data.dataset import TrainingDataset, collate_batch
-
-    samples, features_dir = _main_then_rest(accelerator, lambda: read_samples(cfg, output),
-                                            lambda: read_samples(cfg, output, generate=False))
-    model_cfg = cfg.model_config
-    if cfg.model.init == "random":
-        from affectgpt.train.tiny import build_random_model
-
-        model, tokenizer, base = build_random_model(model_cfg, samples, output, seed=cfg.seed)
-    else:
-        from affectgpt.model.build import build_model
-
-        model, tokenizer = build_model(model_cfg, dtype=getattr(torch, cfg.model.base_dtype))
-        base = {"llm": model_cfg.llm, "visual_encoder": model_cfg.visual_encoder,
-                "audio_encoder": model_cfg.audio_encoder}
-    set_dtypes(model, getattr(torch, cfg.model.base_dtype))
-    needs_media = set(model.cfg.modalities) != {"text"}
-    if cfg.data.extract_features and needs_media:
-        features_dir = features_dir or output / "features"
-        samples = usable_samples(samples, model.cfg.visual_input, output)
-        _main_then_rest(accelerator, lambda: extract_for_training(samples, model, features_dir), lambda: None)
-    elif features_dir is None and needs_media:
-        samples = usable_samples(samples, model.cfg.visual_input, output)
-    dataset = TrainingDataset(samples, tokenizer, model.cfg, task=cfg.data.task, features_dir=features_dir,
-                              seed=cfg.seed, max_length=model.cfg.max_length)
-    return TrainParts(model, tokenizer, dataset, partial(collate_batch, pad_id=tokenizer.pad_token_id), base)
-
-
-def set_dtypes(model: Any, base: torch.dtype) -> None:
-    """Frozen weights in `base`, trained weights in float32 (the AdamW master weights), in place."""
-    for param in model.parameters():
-        wanted = torch.float32 if param.requires_grad else base
-        if param.is_floating_point() and param.dtype != wanted:
-            param.data = param.data.to(wanted)
-
-
-def _main_then_rest(accelerator: Any, main: Callable[[], Any], rest: Callable[[], Any]) -> Any:
-    """`main()` on the main process (or without an accelerator); the others wait for it, then run `rest()`."""
-    if accelerator is None:
-        return main()
-    result = main() if accelerator.is_main_process else None
-    accelerator.wait_for_everyone()
-    return result if accelerator.is_main_process else rest()
-
-
-def extract_for_training(samples: list[Any], model: Any, features_dir: Path) -> None:
-    """The feature cache of `samples` with the model's frozen encoders (files already there are kept)."""
-    from affectgpt.data.features import extract_features
-
-    if model.visual_encoder is None or model.audio_encoder is None:
-        raise InputError("data.extract_features needs the model's visual and audio encoders", field="data",
-                         fix="give the model its encoders (local folders, or `random` with init random), or "
-                             "extract features beforehand (affectgpt features extract) and set data.features_dir")
-    report = extract_features(samples, model.visual_encoder, model.audio_encoder, features_dir,
-                              visual_input=model.cfg.visual_input)
-    if report.failures:
-        shown = "; ".join(f"{f['name']}: {f['reason']}" for f in report.failures[:3])
-        raise InputError(f"feature extraction failed for {len(report.failures)} samples ({shown})",
-                         path=Path(features_dir) / "failures.json", field="data.extract_features",
-                         fix="fix or drop those samples")
-
-
-def usable_samples(samples: list[Any], visual_input: str, output: Path) -> list[Any]:
-    """Samples whose media can be read; the others are counted, listed in <output>/skipped_samples.json and
-    never replaced by another sample. No usable sample at all is an error."""
-    import json
-
-    from affectgpt.data.manifests import check_media
-    from affectgpt.errors import InputError
-    from affectgpt.io.atomic import write_text
-
-    usable, problems = check_media(samples, visual_input=visual_input)
-    if problems:
-        write_text(output / "skipped_samples.json",
-                   json.dumps([{"name": n, "reason": r} for n, r in problems], indent=2, ensure_ascii=False))
-        print(f"skipped {len(problems)} of {len(samples)} samples whose media cannot be read "
-              f"(listed in {output / 'skipped_samples.json'})", file=sys.stderr)
-    if not usable:
-        raise InputError("no sample has readable media", path=output / "skipped_samples.json", field="data",
-                         fix="check the media paths of the manifest, or extract features first")
-    return usable
-
-
-def read_samples(cfg: TrainConfig, output: Path, *, generate: bool = True) -> tuple[list[Any], Path | None]:
-    """The samples and feature folder of cfg.data (a synthetic set is generated into <output>/data, or only read
-    back from there when `generate` is False)."""
-    from affectgpt.data import manifests
-
-    data = cfg.data
-    features = Path(data.features_dir) if data.features_dir else None
-    if data.manifest is not None:
-        return manifests.read_manifest(data.manifest), features
-    if data.mercaptionplus is not None:
-        return manifests.read_mercaptionplus(data.mercaptionplus), features
-    from affectgpt.data.dataset import make_synthetic_dataset
-
-    made = make_synthetic_dataset(output / "data", data.synthetic.n, seed=data.synthetic.seed) if generate \
-        else output / "data" / "manifest.jsonl"
-    return manifests.read_manifest(made), features

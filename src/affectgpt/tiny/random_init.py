@@ -1,5 +1,6 @@
-"""Random-init AffectGPT models built in-process from configs and a seed: a small LLM with variance-preserving
-weights and, for an encoder named `random`, a small frozen CLIP / HuBERT (the CPU recipe, tests, benchmarks).
+"""Random-init AffectGPT models built in-process from configs and a seed, for the CPU recipe, tests, benchmarks.
+
+A small LLM with variance-preserving weights and, for an encoder named `random`, a small frozen CLIP / HuBERT.
 
 The same (config, tokenizer, seed) always gives the same frozen weights (each part draws from its own seeded
 generator), so a checkpoint of such a model needs only its trainable weights, its tokenizer and the seed:
@@ -45,9 +46,10 @@ def random_model(cfg: ModelConfig, tokenizer: Any, *, seed: int) -> Any:
     return AffectGPT(cfg, llm, ids, visual_encoder=visual, audio_encoder=audio)
 
 
-def from_checkpoint(folder: str | Path, cfg: ModelConfig, base: dict[str, Any]) -> tuple[Any, Any]:
-    """(model, tokenizer) of a random-init checkpoint: the tokenizer saved with it and the seeded weights; the
-    caller loads the trained weights on top."""
+def from_checkpoint(cfg: ModelConfig, base: dict[str, Any], folder: str | Path, dtype: Any = None) -> tuple[Any, Any]:
+    """(model, tokenizer) of a random-init checkpoint (`init: random` in its config.json, infer/sources.py): the
+    tokenizer saved with it and the seeded weights, in float32 whatever `dtype` (the caller loads the trained
+    weights on top, then casts the whole model)."""
     from affectgpt.model.lm import load_tokenizer
 
     tokenizer_dir = Path(folder) / str(base.get("tokenizer", "tokenizer"))

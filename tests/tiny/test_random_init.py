@@ -14,7 +14,7 @@ from affectgpt.config import load_config  # noqa: E402
 from affectgpt.data.features import encoder_id  # noqa: E402
 from affectgpt.errors import InputError  # noqa: E402
 from affectgpt.model.encoders import CLIP_PREPROCESSOR, ClipVisualEncoder, HubertAudioEncoder  # noqa: E402
-from affectgpt.model.random_init import random_audio_encoder, random_visual_encoder  # noqa: E402
+from affectgpt.tiny.random_init import random_audio_encoder, random_visual_encoder  # noqa: E402
 from affectgpt.train.config import TrainConfig  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]

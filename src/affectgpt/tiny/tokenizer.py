@@ -1,8 +1,7 @@
-"""The random-init model for training (`model.init: random`): a word-level tokenizer from the training texts
-around model/random_init.py's seeded model, for the CPU recipe, tests and benchmarks.
+"""The word-level tokenizer of the tiny recipe: the words of the training texts, as a normal HF tokenizer folder.
 
-Nothing is downloaded. The tokenizer is written to `<output>/tokenizer` (a normal HF tokenizer folder, loaded back
-through model/lm.py's `load_tokenizer`, so BOS/EOS/PAD and the placeholders follow the real rules).
+Nothing is downloaded. The folder is loaded back through model/lm.py's `load_tokenizer`, so BOS/EOS/PAD and the
+placeholders follow the real rules.
 """
 
 from __future__ import annotations
@@ -15,10 +14,8 @@ from typing import Any
 
 from affectgpt.data.sample import Sample
 from affectgpt.data.targets import question_answer
-from affectgpt.errors import InputError
 from affectgpt.model.config import ModelConfig
 from affectgpt.model.lm import BOS, EOS
-from affectgpt.model.random_init import RANDOM, random_model
 
 UNK = "<unk>"
 
@@ -59,22 +56,3 @@ def build_word_tokenizer(texts: Iterable[str], folder: str | Path) -> Any:
         for written in Path(scratch).iterdir():
             os.replace(written, folder / written.name)
     return load_tokenizer(folder)
-
-
-def build_random_model(cfg: ModelConfig, samples: Sequence[Sample], output: str | Path, *,
-                       seed: int) -> tuple[Any, Any, dict[str, Any]]:
-    """(AffectGPT, tokenizer, base) for `model.init: random`: the word tokenizer of the samples' texts (written to
-    <output>/tokenizer), then model/random_init.py's `random_model` around it.
-
-    `base` (recorded in checkpoints) says the model is a random init with this seed and where its tokenizer is,
-    which is what `random_init.from_checkpoint` (describe, predict) rebuilds it from.
-    """
-    if not cfg.llm_config:
-        raise InputError("model.init random needs an llm_config", field="model.config.llm_config",
-                         fix="give the tiny LLM's transformers config (model_type, hidden_size, ...)")
-    folder = Path(output) / "tokenizer"
-    tokenizer = build_word_tokenizer(sample_texts(samples, cfg), folder)
-    model = random_model(cfg, tokenizer, seed=seed)
-    return model, tokenizer, {"init": RANDOM, "seed": seed, "tokenizer": str(folder)}
-
-

@@ -1,0 +1,1 @@
+"""The CPU tiny recipe in one corner: synthetic clips, the word tokenizer, random-weight models."""
