@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from affectgpt.errors import InputError
+from affectgpt.registry import unknown_name
 
 POOLINGS = ("attention", "mean", "qformer")
 FUSIONS = ("attention", "qformer", "none")
@@ -108,8 +109,8 @@ class ModelConfig:
                   ("hubert_normalization", self.hubert_normalization, ("sample", "batch"))]
         for key, value, allowed in checks:
             if value not in allowed:
-                raise InputError(f"{value!r} is not one of {allowed}", field=f"model.{key}",
-                                 fix=f"choose one of {', '.join(allowed)}")
+                error = unknown_name(key.replace("_", " "), value, list(allowed))
+                raise InputError(f"{value!r} is not one of {allowed}", field=f"model.{key}", fix=error.fix)
         unknown = set(self.modalities) - set(MODALITIES)
         if unknown or not self.modalities:
             raise InputError(f"modalities {sorted(unknown) or '[]'} not allowed", field="model.modalities",

@@ -15,6 +15,7 @@ from affectgpt.errors import InputError
 from affectgpt.model.config import ModelConfig
 from affectgpt.model.pooling import position_rows
 from affectgpt.model.qformer import QFormer
+from affectgpt.registry import unknown_name
 
 
 class FusionOutput(NamedTuple):
@@ -125,5 +126,5 @@ def build_fusion(cfg: ModelConfig) -> nn.Module:
     """The pre-fusion module `cfg.fusion` at the config's dimensions."""
     if cfg.fusion not in FUSIONS:
         raise InputError(f"{cfg.fusion!r} is not a fusion", field="model.fusion",
-                         fix=f"choose one of {', '.join(sorted(FUSIONS))}")
+                         fix=unknown_name("fusion", cfg.fusion, sorted(FUSIONS)).fix)
     return FUSIONS[cfg.fusion].from_config(cfg)

@@ -14,6 +14,7 @@ from torch import nn
 from affectgpt.errors import InputError
 from affectgpt.model.config import ModelConfig
 from affectgpt.model.qformer import QFormer
+from affectgpt.registry import unknown_name
 
 
 class PoolOutput(NamedTuple):
@@ -124,5 +125,5 @@ def build_pooler(kind: str, d: int, cfg: ModelConfig, n_tokens: int, positions: 
     `positions` rows (used by the Q-Former only)."""
     if kind not in POOLERS:
         raise InputError(f"{kind!r} is not a pooling", field="model.pooling",
-                         fix=f"choose one of {', '.join(sorted(POOLERS))}")
+                         fix=unknown_name("pooling", kind, sorted(POOLERS)).fix)
     return POOLERS[kind].from_config(d, cfg, n_tokens, positions)
