@@ -2,7 +2,10 @@
 
 Generic over the config classes (TrainConfig and its sections; later ExtractConfig...): the schema is the
 dataclass, the file is data (shared/spec/architecture.md 7.4). An unknown key is an InputError naming the file
-and the dotted key with a did-you-mean; a value of the wrong type names its key and the type expected.
+and the dotted key with a did-you-mean; a value of the wrong type names its key and the type expected; a float
+field refuses NaN and infinities; an empty file, or one that is not UTF-8 text, is refused naming the file; a
+config that expands to more than AFFECTGPT_CONFIG_MAX_VALUES values (default 100,000: YAML alias bombs) or nests
+deeper than 64 levels is refused before anything walks it.
 Imports no torch.
 """
 
@@ -10,6 +13,8 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
+import os
 import re
 import types
 import typing
@@ -21,6 +26,10 @@ from affectgpt.errors import InputError
 from affectgpt.extras import require
 
 _FLOAT = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+$")
+MAX_VALUES = 100_000
+MAX_VALUES_ENV = "AFFECTGPT_CONFIG_MAX_VALUES"
+MAX_DEPTH = 64
+"""The deepest nesting a config may have (a recipe nests 4 levels; the LLM config inside it a few more)."""
 
 __all__ = ["apply_overrides", "build_config", "dump_config", "load_config", "to_plain"]
 
@@ -29,7 +38,8 @@ def load_config(path: str | Path, cls: type, overrides: Iterable[str] = ()) -> A
     """`cls` from a YAML file, with `key.sub=value` overrides applied before checking.
 
     Raises:
-        InputError: unreadable file, not a mapping, unknown key, wrong type, or a rule of `cls` broken.
+        InputError: unreadable file, not UTF-8 text, not YAML, empty, not a mapping, unknown key, wrong type, a
+            number that is not finite (NaN, inf) where a float is asked for, or a rule of `cls` broken.
     """
     yaml = require("yaml", extra="train")
     path = Path(path)
@@ -38,12 +48,20 @@ def load_config(path: str | Path, cls: type, overrides: Iterable[str] = ()) -> A
     except OSError as exc:
         raise InputError(f"cannot read the config ({exc.strerror or exc})", path=path,
                          fix="check the path") from exc
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not UTF-8 text (at byte {exc.start})", path=path,
+                         fix="give a YAML file saved as UTF-8") from exc
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise InputError(f"not valid YAML ({exc})", path=path, fix="fix the YAML syntax") from exc
-    if data is None:
-        data = {}
+        raise InputError(f"not valid YAML ({' '.join(str(exc).split())})", path=path,
+                         fix="fix the YAML syntax") from exc
+    except RecursionError as exc:  # PyYAML builds nested collections recursively
+        raise InputError(f"nested too deep to read (more than {MAX_DEPTH} levels)", path=path,
+                         fix="flatten the recipe") from exc
+    if data is None:  # never the defaults in silence: an empty file is a mistake, not a recipe
+        raise InputError("the config is empty", path=path,
+                         fix="write the recipe's `key: value` lines (see configs/ for examples)")
     return build_config(cls, data, source=str(path), overrides=overrides)
 
 
@@ -52,6 +70,7 @@ def build_config(cls: type, data: Any, *, source: str = "<config>", overrides: I
     if not isinstance(data, Mapping):
         raise InputError(f"the config must be a mapping of keys, not {type(data).__name__}", path=source,
                          fix="write `key: value` lines at the top level")
+    check_size(data, source=source)  # before anything walks it: a few aliases can stand for billions of values
     data = apply_overrides(dict(data), overrides, source=source)
     try:
         return _build(cls, data, "", source)
@@ -73,8 +92,12 @@ def apply_overrides(data: dict[str, Any], overrides: Iterable[str], *, source: s
         try:
             value = yaml.safe_load(raw) if raw.strip() else ""
         except yaml.YAMLError as exc:
-            raise InputError(f"the value of {key} is not valid YAML ({exc})", field="--set",
+            raise InputError(f"the value of {key} is not valid YAML ({' '.join(str(exc).split())})", field="--set",
                              fix="quote the value") from exc
+        except RecursionError as exc:
+            raise InputError(f"the value of {key} is nested too deep (more than {MAX_DEPTH} levels)", field="--set",
+                             fix="flatten the value") from exc
+        check_size(value, source=None, field="--set", depth=len(key.split(".")))
         node = result
         parts = key.split(".")
         for depth, part in enumerate(parts[:-1]):
@@ -87,6 +110,42 @@ def apply_overrides(data: dict[str, Any], overrides: Iterable[str], *, source: s
             node = child
         node[parts[-1]] = value
     return result
+
+
+def max_values() -> int:
+    """The most values a config may hold once its YAML aliases are expanded: AFFECTGPT_CONFIG_MAX_VALUES, default
+    100,000 (a full recipe holds about 100)."""
+    raw = os.environ.get(MAX_VALUES_ENV, "").strip()
+    if not raw:
+        return MAX_VALUES
+    if not raw.isdigit() or int(raw) < 1:
+        raise InputError(f"{raw!r} is not a positive whole number", field=MAX_VALUES_ENV,
+                         fix=f"set {MAX_VALUES_ENV} to e.g. {MAX_VALUES}, or unset it")
+    return int(raw)
+
+
+def check_size(data: Any, *, source: str | Path | None, field: str | None = None, depth: int = 0) -> None:
+    """Refuse a parsed config that expands to more than max_values() values or nests deeper than MAX_DEPTH.
+
+    YAML aliases make a few hundred bytes stand for billions of values (each use of an alias is the whole
+    subtree again once copied or checked); this walk counts them as expanded but stops at the limit, without
+    recursion, so refusing a bomb costs at most the limit."""
+    limit = max_values()
+    count = 0
+    stack = [(data, depth)]
+    while stack:
+        value, level = stack.pop()
+        count += 1
+        if count > limit:
+            raise InputError(f"holds more than {limit} values once its YAML aliases are expanded", path=source,
+                             field=field, fix=f"write it without chains of aliases (or raise {MAX_VALUES_ENV})")
+        if level > MAX_DEPTH:
+            raise InputError(f"nested too deep (more than {MAX_DEPTH} levels)", path=source, field=field,
+                             fix="flatten it")
+        if isinstance(value, Mapping):
+            stack.extend((v, level + 1) for v in value.values())
+        elif isinstance(value, list | tuple):
+            stack.extend((v, level + 1) for v in value)
 
 
 def _deep_copy(value: Any) -> Any:
@@ -146,6 +205,9 @@ def _try(value: Any, tp: Any, key: str, source: str) -> tuple[bool, Any]:
         if isinstance(value, str) and _FLOAT.match(value.strip()):  # YAML 1.1 reads `1e-5` (no dot) as a string
             value = float(value)
         ok = isinstance(value, int | float) and not isinstance(value, bool)
+        if ok and not math.isfinite(value):  # `.nan`, `.inf`, `1e999`: no rule downstream can compare them
+            raise InputError(f"{value} is not a finite number", path=source, field=key,
+                             fix=f"give {key} an ordinary number")
         return ok, float(value) if ok else None
     if tp is str:
         return isinstance(value, str), value

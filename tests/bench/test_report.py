@@ -257,6 +257,7 @@ def test_failure_while_rendering_leaves_no_partial_output(scored: dict[str, Path
         raise RuntimeError("boom")
 
     monkeypatch.setattr(html, "render_page", broken)
+    monkeypatch.setenv("AFFECTGPT_DEBUG", "1")  # the bug itself, not the CLI's one-line report of it
     with pytest.raises(RuntimeError, match="boom"):
         report(tmp_path, str(scored["mer"]))
     assert list((tmp_path / "out").iterdir()) == []

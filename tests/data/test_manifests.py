@@ -91,6 +91,18 @@ def test_parse_labels_forms() -> None:
     assert parse_labels(["happy", ""]) == ("happy",)
     assert parse_labels("[]") == () and parse_labels([]) == ()
     assert parse_labels("") is None and parse_labels(None) is None
+    # a missing value written out by pandas is no value, never the label "nan"
+    assert parse_labels("nan") is None and parse_labels("None") is None and parse_labels(float("nan")) is None
+    assert parse_labels("nanny") == ("nanny",)
+
+
+def test_a_released_csv_with_broken_quoting_or_cell_counts_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "track3_train_mercaptionplus.csv").write_text('name,reason\ns1,"He frowns.\ns2,She laughs.\n')
+    with pytest.raises(InputError, match="unterminated quote"):
+        read_mercaptionplus(tmp_path)
+    (tmp_path / "track3_train_mercaptionplus.csv").write_text("name,reason\ns1,He frowns.,extra\n")
+    with pytest.raises(InputError, match="line 2"):
+        read_mercaptionplus(tmp_path)
 
 
 # -- MER-Caption+ ------------------------------------------------------------------------------------------------

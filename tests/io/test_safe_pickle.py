@@ -77,3 +77,49 @@ def test_plain_containers_are_allowed():
 def test_truncated_pickle_is_an_input_error():
     with pytest.raises(InputError, match="cannot read the pickled data"):
         loads(pickle.dumps({"a": list(range(100))})[:-10], source="f.npz")
+
+
+def test_shared_references_that_expand_to_billions_are_refused_quickly(tmp_path, monkeypatch):
+    """Twenty levels of a list holding one inner list ten times: a few hundred bytes, 10**20 values expanded."""
+    import time
+
+    item = ["x"]
+    for _ in range(20):
+        item = [item] * 10
+    path = _npz_with_object_pickle(tmp_path / "bomb.npz", {"a": {"emo": item}})
+    assert path.stat().st_size < 2000
+    start = time.perf_counter()
+    with pytest.raises(InputError, match="expands to more than") as caught:
+        read_npz(path)
+    assert time.perf_counter() - start < 2 and str(path) in str(caught.value)
+    # shared references under the limit stay shared and give the same values
+    small = [["happy"] * 3] * 4
+    path = _npz_with_object_pickle(tmp_path / "ok.npz", {"a": small})
+    assert read_npz(path)["test_corpus"] == {"a": small}
+    monkeypatch.setenv("AFFECTGPT_MAX_PICKLE_VALUES", "10")
+    with pytest.raises(InputError, match="more than 10 values"):
+        read_npz(path)
+
+
+def test_pickled_data_nested_too_deep_is_refused(tmp_path):
+    deep: list = []
+    for _ in range(150):  # deeper than MAX_DEPTH (100)
+        deep = [deep]
+    path = _npz_with_object_pickle(tmp_path / "deep.npz", deep)
+    with pytest.raises(InputError, match="deeper than"):
+        read_npz(path)
+
+
+class _ForgedArray:
+    """Pickles as numpy's array reconstruction with a shape of 2e9 items and 4 bytes of data."""
+
+    def __reduce__(self):
+        reconstruct = np.array(0).__reduce__()[0]  # numpy's own _reconstruct, as real pickled arrays name it
+        return (reconstruct, (np.ndarray, (0,), b"b"), (1, (1, 2_000_000_000), np.dtype("<U1"), False, b"a\0\0\0"))
+
+
+def test_a_pickled_array_claiming_more_items_than_it_holds_is_refused(tmp_path):
+    path = _npz_with_object_pickle(tmp_path / "forged.npz", {"x": _ForgedArray()})
+    assert path.stat().st_size < 2000
+    with pytest.raises(InputError, match="items for"):
+        read_npz(path)

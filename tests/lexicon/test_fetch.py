@@ -99,6 +99,25 @@ def test_checksum_mismatch_keeps_nothing(server, tmp_path):
     assert list((tmp_path / "out").iterdir()) == []  # neither the folder nor a staging folder is left
 
 
+def test_a_dest_folder_holding_other_files_is_never_replaced(server, tmp_path, capsys):
+    dest = tmp_path / "mine"
+    dest.mkdir()
+    (dest / "thesis.tex").write_text("years of work")
+    code = main(["bench", "fetch-wheels", "--base-url", server.url, "--dest", str(dest)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "thesis.tex" in err and "--dest" in err
+    assert (dest / "thesis.tex").read_text() == "years of work" and not server.requests
+    (tmp_path / "file").write_text("x")
+    assert main(["bench", "fetch-wheels", "--base-url", server.url, "--dest", str(tmp_path / "file")]) == 2
+    assert "is a file" in capsys.readouterr().err
+    # a folder holding an incomplete set of wheel files is refilled
+    partial = tmp_path / "partial"
+    partial.mkdir()
+    (partial / "wheel1.xlsx").write_bytes(b"half")
+    assert fetch_wheels("2025", base_url=server.url, dest=partial) == partial
+    assert sorted(p.name for p in partial.iterdir()) == sorted(WHEEL_FILES)
+
+
 def test_http_error_exits_2_through_the_cli(server, tmp_path, capsys):
     release = RELEASES["2025"]
     del server.files[f"/{release.commit}/{release.folder}/format.csv"]

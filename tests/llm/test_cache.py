@@ -117,3 +117,127 @@ def test_an_unusable_cache_path_is_an_input_error(llm_server, tmp_path):
     with pytest.raises(InputError, match="cannot open the LLM cache"):
         cached(llm_server, blocker / "c.sqlite").complete(ask("a"))
     assert llm_server.count == 0
+
+
+_RACER = r"""
+import os, sys, time
+from pathlib import Path
+
+from affectgpt.llm.base import ChatRequest, Completion, Message, Sampling
+from affectgpt.llm.cache import CachedBackend
+
+
+class Echo:
+    name, model = "echo", "m"
+
+    def complete(self, requests, on_result=None):
+        out = []
+        for index, request in enumerate(requests):
+            out.append(Completion(f"[{request.messages[-1].content}]", model="m"))
+            if on_result is not None:
+                on_result(index, out[-1])
+        return out
+
+
+path, go, who = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
+Path(f"{go}.ready-{who}").touch()
+while not go.exists():
+    time.sleep(0.0005)
+requests = [ChatRequest((Message("user", text),), Sampling(seed=1), "t") for text in (who, "shared")]
+first = CachedBackend(Echo(), path).complete(requests)
+again = CachedBackend(Echo(), path).complete(requests)
+assert [r.text for r in first] == [r.text for r in again] == [f"[{who}]", "[shared]"], (first, again)
+assert all(r.cached for r in again), again
+"""
+
+
+def test_two_processes_opening_a_new_cache_at_once_both_succeed(tmp_path):
+    """Two jobs started together on a new cache file (4 rounds at once, 8 processes released by one file): no
+    "database is locked", each writes its entry and reads both back."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "racer.py"
+    script.write_text(_RACER, encoding="utf-8")
+    go = tmp_path / "go"
+    rounds = 4
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    procs = [subprocess.Popen([sys.executable, str(script), str(tmp_path / f"cache{r}.sqlite"), str(go), f"p{r}{who}"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+             for r in range(rounds) for who in "ab"]
+    deadline = time.monotonic() + 30
+    while len(list(tmp_path.glob("go.ready-*"))) < len(procs) and time.monotonic() < deadline:
+        time.sleep(0.005)
+    go.touch()
+    outcomes = [(p.wait(timeout=60), p.stderr.read().decode(errors="replace")) for p in procs]
+    assert all(code == 0 for code, _ in outcomes), [err for code, err in outcomes if code]
+    for r in range(rounds):
+        with closing(sqlite3.connect(tmp_path / f"cache{r}.sqlite")) as db:
+            assert db.execute("SELECT COUNT(*) FROM completions").fetchone() == (3,)
+
+
+class _LockedAtFirst:
+    """A connection whose first WAL switch fails as sqlite fails it when another process creates the file."""
+
+    failures = 0
+
+    def __init__(self, db: sqlite3.Connection, fail: bool) -> None:
+        self.db, self.fail = db, fail
+
+    def execute(self, sql: str, *args):
+        if self.fail and "journal_mode" in sql:
+            type(self).failures += 1
+            raise sqlite3.OperationalError("database is locked")
+        return self.db.execute(sql, *args)
+
+    def __getattr__(self, name: str):
+        return getattr(self.db, name)
+
+    def __enter__(self):
+        return self.db.__enter__()
+
+    def __exit__(self, *exc):
+        return self.db.__exit__(*exc)
+
+
+def test_opening_is_retried_when_sqlite_answers_locked_at_once(llm_server, tmp_path, monkeypatch):
+    connect = sqlite3.connect
+    calls: list[int] = []
+
+    def flaky(*args, **kwargs):
+        calls.append(1)
+        return _LockedAtFirst(connect(*args, **kwargs), fail=len(calls) <= 2)
+
+    monkeypatch.setattr(sqlite3, "connect", flaky)
+    results = cached(llm_server, tmp_path / "c.sqlite").complete(ask("a"))
+    assert [r.text for r in results] == ["[a]"] and _LockedAtFirst.failures == 2 and len(calls) == 3
+
+
+def test_a_lock_held_too_long_is_not_called_a_permission_problem(llm_server, tmp_path, monkeypatch):
+    monkeypatch.setenv("AFFECTGPT_LLM_CACHE_TIMEOUT", "0.2")
+    path = tmp_path / "c.sqlite"
+    with closing(sqlite3.connect(path, isolation_level=None)) as holder:
+        holder.execute("BEGIN EXCLUSIVE")
+        holder.execute("CREATE TABLE other (a)")
+        with pytest.raises(InputError) as caught:
+            cached(llm_server, path).complete(ask("a"))
+        holder.execute("ROLLBACK")
+    message = str(caught.value)
+    assert "locked" in message and "another process" in message and "writable" not in message
+    assert llm_server.count == 0
+
+
+def test_a_file_that_is_not_a_database(llm_server, tmp_path):
+    path = tmp_path / "c.sqlite"
+    path.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(InputError, match="not a sqlite database") as caught:
+        cached(llm_server, path).complete(ask("a"))
+    assert "writable" not in str(caught.value) and "delete the file" in str(caught.value)
+
+
+def test_a_bad_lock_timeout_setting(llm_server, tmp_path, monkeypatch):
+    monkeypatch.setenv("AFFECTGPT_LLM_CACHE_TIMEOUT", "nan")
+    with pytest.raises(InputError, match="AFFECTGPT_LLM_CACHE_TIMEOUT"):
+        cached(llm_server, tmp_path / "c.sqlite").complete(ask("a"))

@@ -113,3 +113,71 @@ def test_preprocess_command_exit_codes(clip_folder, tmp_path, capsys):
                  "--workers", "2"]) == 3
     err = capsys.readouterr().err
     assert "2 written, 1 already cached, 2 failed" in err and "broken.mp4" in err
+
+
+# -- what every clip shares is checked once, before the first clip --------------------------------------------------
+def _fake_clip(tmp_path):
+    video = tmp_path / "a.mp4"
+    video.write_bytes(b"never decoded: the options are refused first")
+    return video
+
+
+def _preprocess_error(capsys, args):
+    assert main(["preprocess", *args, "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("error: ") and "Traceback" not in err, err
+    return err
+
+
+def test_a_bad_subtitle_table_is_one_error_naming_it(tmp_path, capsys):
+    video = _fake_clip(tmp_path)
+    table = tmp_path / "subs.csv"
+    table.write_text("name,chinese\na,你好\n", encoding="utf-8")
+    out = tmp_path / "cache"
+    err = _preprocess_error(capsys, [str(video), "--output", str(out), "--subtitles", str(table)])
+    assert str(table) in err and "no column 'english'" in err
+    err = _preprocess_error(capsys, [str(video), "--output", str(out), "--subtitles", str(tmp_path / "none.csv")])
+    assert "none.csv: subtitle file not found" in err
+    assert not out.exists()  # refused before the batch: no cache folder, no failures.json
+    with pytest.raises(InputError, match=r"subs\.csv"):
+        preprocess([video], out, ClipOptions(subtitles=str(table)))
+
+
+def test_a_bad_asr_model_folder_is_one_error_naming_it(tmp_path, capsys):
+    video = _fake_clip(tmp_path)
+    out = tmp_path / "cache"
+    err = _preprocess_error(capsys, [str(video), "--output", str(out), "--asr-model", str(tmp_path / "whisper")])
+    assert f"{tmp_path / 'whisper'}: --asr-model: ASR model folder not found" in err
+    (tmp_path / "whisper").mkdir()
+    (tmp_path / "whisper" / "config.json").write_text("{}")
+    err = _preprocess_error(capsys, [str(video), "--output", str(out), "--asr-model", str(tmp_path / "whisper")])
+    assert "--asr-model: not a faster-whisper model folder: no model.bin" in err
+    assert not out.exists()
+
+
+def test_a_missing_audio_folder_is_refused(tmp_path, capsys):
+    video = _fake_clip(tmp_path)
+    err = _preprocess_error(capsys, [str(video), "--output", str(tmp_path / "c"), "--audio-dir", str(tmp_path / "x")])
+    assert "--audio-dir: audio folder not found" in err
+
+
+@pytest.mark.parametrize(("option", "value", "fix"), [("--size", "100000", "from 16 to 4096"),
+                                                      ("--size", "8", "from 16 to 4096"),
+                                                      ("--frames", "0", "from 1 to 256"),
+                                                      ("--frames", "1000", "from 1 to 256"),
+                                                      ("--workers", "0", "1 or more")])
+def test_numbers_out_of_range_are_refused_up_front(tmp_path, capsys, option, value, fix):
+    video = _fake_clip(tmp_path)
+    err = _preprocess_error(capsys, [str(video), "--output", str(tmp_path / "c"), option, value])
+    assert f"{option}: {value} is out of range" in err and fix in err
+
+
+def test_a_clip_whose_name_is_not_plain_fails_alone(tmp_path, square_clip):
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    shutil.copyfile(square_clip, folder / "a.mp4")
+    shutil.copyfile(square_clip, folder / ".hidden.mp4")
+    report = preprocess([folder], tmp_path / "cache", ClipOptions(n_frames=2, size=32, faces=False))
+    assert report.written == ["a"]
+    assert [f["file"] for f in report.failures] == [str(folder / ".hidden.mp4")]
+    assert "not a plain file name" in report.failures[0]["reason"]

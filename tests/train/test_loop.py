@@ -162,6 +162,30 @@ def test_resume_with_another_config_is_refused(tmp_path):
         train(tiny_config(**{**SHORT, "batch_size": 2}), tmp_path, resume=True, parts=tiny_parts)
 
 
+@pytest.mark.parametrize("damage", ["model.safetensors", "state/optimizer.pt", "state/rng_0.safetensors", "nan"])
+def test_resume_from_a_damaged_checkpoint_names_the_file(tmp_path, damage):
+    """A truncated weight, optimiser or RNG file, or weights gone NaN, is an InputError naming the file."""
+    from safetensors.torch import load_file, save_file
+
+    cfg = tiny_config(**{**SHORT, "save_every": 2})
+    train(cfg, tmp_path, parts=tiny_parts, until=2)
+    folder = tmp_path / "checkpoint_000002"
+    if damage == "nan":
+        path = folder / checkpoint.WEIGHTS
+        tensors = load_file(str(path))
+        key = sorted(tensors)[0]
+        tensors[key] = torch.full_like(tensors[key], float("nan"))
+        save_file(tensors, str(path), metadata={"format": checkpoint.FORMAT})
+        expected = ("not finite", key)
+    else:
+        path = folder / damage
+        path.write_bytes(path.read_bytes()[:100])
+        expected = ("copy or export it again",)
+    with pytest.raises(InputError) as info:
+        train(cfg, tmp_path, resume=True, parts=tiny_parts)
+    assert info.value.path == str(path) and all(text in str(info.value) for text in expected)
+
+
 def test_accumulation_gives_the_same_steps_as_one_big_batch(tmp_path):
     big = train(tiny_config(**{**SHORT}), tmp_path / "big", parts=tiny_parts)
     split = train(tiny_config(**{**SHORT, "batch_size": 1, "grad_accumulation": 4}),

@@ -95,6 +95,10 @@ def _check_label(path: Path, spec: DatasetSpec, name: str, value: Any) -> Any:
     if isinstance(value, float) and math.isnan(value):
         raise InputError(f"label of {name!r} is NaN", path=path, field=f"{name}.label",
                          fix="give every sample a label")
+    if label_files.is_missing_label(value):
+        # "nan" / "None" as text: what pandas or str() write for a missing value, never an emotion word.
+        raise InputError(f"label of {name!r} is missing (written {str(value).strip()!r})", path=path,
+                         field=f"{name}.label", fix="give every sample a label")
     text = str(value).strip()
     if spec.task == "ov" and text in ("", "[]"):
         # The original OV-MERD+ reader turns an empty label list into ['neutral'].

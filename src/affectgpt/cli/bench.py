@@ -94,6 +94,7 @@ def run_score(args: argparse.Namespace) -> int:
     from affectgpt.bench.report.formats import render
     from affectgpt.bench.score import score_dataset
 
+    _check_output(args)
     spec = get_dataset(args.dataset)
     protocol = resolve_protocol(args.protocol, args.wheel_dir)
     _announce(protocol, args)
@@ -108,12 +109,21 @@ def run_suite(args: argparse.Namespace) -> int:
     from affectgpt.bench.report.formats import render
     from affectgpt.bench.score import score_suite
 
+    _check_output(args)
     protocol = resolve_protocol(args.protocol, args.wheel_dir)
     _announce(protocol, args)
     suite = score_suite(args.predictions_root, args.labels_root, protocol, epoch=args.epoch,
                         allow_missing=args.allow_missing)
     emit(render(suite, args.format), args.output)
     return 0
+
+
+def _check_output(args: argparse.Namespace) -> None:
+    """--output, when given, must be a file that can be written (checked before any scoring)."""
+    if args.output:
+        from affectgpt.io.outputs import output_file
+
+        output_file(args.output)
 
 
 def _announce(protocol, args: argparse.Namespace) -> None:
@@ -124,7 +134,9 @@ def _announce(protocol, args: argparse.Namespace) -> None:
 
 def run_report(args: argparse.Namespace) -> int:
     from affectgpt.bench.report.html import write_report
+    from affectgpt.io.outputs import output_file
 
+    output_file(args.output)
     write_report(args.results, args.output, names=args.name)
     note(f"wrote {args.output}")
     return 0
@@ -133,8 +145,11 @@ def run_report(args: argparse.Namespace) -> int:
 def run_fetch(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from affectgpt.io.outputs import output_folder
     from affectgpt.lexicon.fetch import fetch_wheels
 
+    if args.dest:
+        output_folder(args.dest, "--dest", create=False)
     folder = fetch_wheels(args.version, base_url=args.base_url, dest=Path(args.dest) if args.dest else None,
                           force=args.force)
     print(folder)

@@ -22,16 +22,19 @@ EXAMPLES = """examples:
       --model /models/Qwen2.5-7B-Instruct
 """
 EXIT_INCOMPLETE = 3
+OUTPUT_HELP = ("--output: a single input file gives a single output file, so --output names a file (not an\n"
+               "existing folder); an input folder gives one output per file, so --output names a folder (not an\n"
+               "existing file; it may be the input folder).")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     extract = subparsers.add_parser("extract", help="free text -> emotion words -> sentiment",
-                                    description="Extraction, the first steps of MER-UniBench scoring.")
+                                    description=f"Extraction, the first steps of MER-UniBench scoring. {OUTPUT_HELP}")
     commands = extract.add_subparsers(dest="extract_command", metavar="<extract command>")
     commands.required = True
     for step, text in (("labels", "emotion words from descriptions (-> -openset files)"),
                        ("sentiment", "positive/negative/neutral from emotion words (-> -openset-sentiment)")):
-        parser = commands.add_parser(step, help=text, epilog=EXAMPLES,
+        parser = commands.add_parser(step, help=text, epilog=EXAMPLES, description=f"{text}.\n{OUTPUT_HELP}",
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
         _add_options(parser, step)
         parser.set_defaults(run=run_extract, step=step)
@@ -42,7 +45,8 @@ def _add_options(parser: argparse.ArgumentParser, step: str) -> None:
         else "-openset files (name,openset)"
     parser.add_argument("--input", required=True, metavar="IN", help=f"a file or a folder of per-epoch {source}")
     parser.add_argument("--output", required=True, metavar="OUT",
-                        help="output file, or folder for a folder input (may be the input folder)")
+                        help="the output file for a file input; the output folder for a folder input (it may be "
+                             "the input folder)")
     parser.add_argument("--backend", default="lexicon", help="lexicon (offline, default), openai, transformers")
     parser.add_argument("--format", choices=("npz", "csv", "jsonl"), default="npz",
                         help="output format (default npz, the original layout)")

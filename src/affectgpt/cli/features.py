@@ -43,11 +43,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_extract(args: argparse.Namespace) -> int:
     from affectgpt.data import manifests
     from affectgpt.data.features import extract_features
+    from affectgpt.io.outputs import output_folder
     from affectgpt.model.encoders import ENCODERS
 
     visual_class, audio_class = ENCODERS.get(args.visual_kind), ENCODERS.get(args.audio_kind)
     samples = (manifests.read_manifest(args.manifest) if args.manifest
                else manifests.read_mercaptionplus(args.mercaptionplus))
+    output_folder(args.output, create=False)
     local = not args.allow_download
     bars = []
 

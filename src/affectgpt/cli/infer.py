@@ -87,16 +87,23 @@ def run_predict(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from affectgpt.infer.describe import load_model
-    from affectgpt.infer.predict import clip_sources, predict
+    from affectgpt.infer.predict import clip_sources, predict, prediction_file
+    from affectgpt.io.outputs import output_folder
 
+    targets = [prediction_file(args.output, folder) for folder in args.model]  # every name checked up front
+    if len(set(targets)) < len(targets):
+        from affectgpt.errors import InputError
+
+        raise InputError("two checkpoint folders have the same name, so their outputs would collide",
+                         field="--model", fix="predict them into different --output folders")
     subtitles = None
     if args.subtitles:
         from affectgpt.media.subtitles import read_subtitle_table
 
         subtitles = read_subtitle_table(args.subtitles, column=args.subtitle_column)
     total = len(clip_sources(args.clips))
-    for folder in args.model:
-        target = Path(args.output) / f"{Path(folder).name}.npz"
+    output_folder(args.output, create=False)
+    for folder, target in zip(args.model, targets, strict=True):
         if target.is_file():
             note(f"skipped {target} (already written)")
             continue

@@ -21,8 +21,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("inputs", nargs="+", metavar="VIDEO_OR_FOLDER")
     parser.add_argument("--output", "-o", required=True, metavar="DIR", help="cache folder (one file per clip)")
     parser.add_argument("--workers", type=int, default=1, help="parallel processes (default 1)")
-    parser.add_argument("--frames", type=int, default=8, help="frames (and face crops) per clip (default 8)")
-    parser.add_argument("--size", type=int, default=224, help="frame and crop size in pixels (default 224)")
+    parser.add_argument("--frames", type=int, default=8, help="frames (and face crops) per clip, 1 to 256 (default 8)")
+    parser.add_argument("--size", type=int, default=224,
+                        help="frame and crop size in pixels, 16 to 4096 (default 224)")
     parser.add_argument("--resize", choices=("stretch", "pad"), default="stretch",
                         help="stretch to a square like the original (default), or keep the aspect and pad")
     parser.add_argument("--no-faces", action="store_true", help="skip face detection")
@@ -40,16 +41,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_preprocess(args: argparse.Namespace) -> int:
     from affectgpt.errors import InputError
-    from affectgpt.media.batch import ClipOptions, preprocess
+    from affectgpt.io.outputs import output_folder
+    from affectgpt.media.batch import ClipOptions, check_options, preprocess
     from affectgpt.media.files import find_videos
 
-    if args.workers < 1 or args.frames < 1 or args.size < 16:
-        raise InputError("--workers and --frames must be >= 1 and --size >= 16", field="options",
-                         fix="check the numbers")
+    if args.workers < 1:
+        raise InputError(f"{args.workers} is out of range", field="--workers", fix="use --workers 1 or more")
     options = ClipOptions(n_frames=args.frames, size=args.size, resize=args.resize, faces=not args.no_faces,
                           subtitles=args.subtitles, subtitle_column=args.subtitle_column,
                           audio_dir=args.audio_dir, asr_model=args.asr_model, faces_npy=args.faces_npy)
+    check_options(options)  # the subtitle table, the ASR model and the numbers, once, before any clip
     videos = find_videos(args.inputs)  # listed once: the bar's total, then the batch itself
+    output_folder(args.output, create=False)
+    if args.faces_npy:
+        output_folder(args.faces_npy, "--faces-npy", create=False)
     bar = progress_bar(len(videos), unit="clip", enabled=not args.no_progress)
     report = preprocess(videos, args.output, options, workers=args.workers, force=args.force,
                         on_done=lambda _name, _outcome: bar.update(1))

@@ -66,9 +66,11 @@ def run_summary(args: argparse.Namespace) -> int:
 
 def run_import(args: argparse.Namespace) -> int:
     from affectgpt.cli.output import note
+    from affectgpt.io.outputs import output_folder
     from affectgpt.model.build import with_base_models
     from affectgpt.model.checkpoint import convert_original
 
+    output_folder(args.output, create=False)
     cfg = with_base_models(resolve_config(args.config), llm=args.llm, visual_encoder=args.visual_encoder,
                            audio_encoder=args.audio_encoder)
     report = convert_original(args.checkpoint, cfg, args.output)

@@ -26,6 +26,7 @@ import torch
 from affectgpt.data.sample import Sample
 from affectgpt.errors import InputError
 from affectgpt.io.atomic import write_bytes, write_text
+from affectgpt.io.names import check_name
 
 FEATURE_FORMAT = "affectgpt-features/1"
 N_STEPS = 8  # frames and audio clips per sample
@@ -51,7 +52,8 @@ class FeatureReport:
 
 # -- the cache -------------------------------------------------------------------------------------------------------
 def feature_file(out_dir: str | Path, name: str) -> Path:
-    return Path(out_dir) / f"{name}.safetensors"
+    """Where sample `name`'s features live in `out_dir`; InputError unless `name` is a plain file name."""
+    return Path(out_dir) / f"{check_name(name, field='sample name')}.safetensors"
 
 
 def encoder_id(encoder: Any) -> str:

@@ -1,8 +1,10 @@
 """Read training samples: a manifest (CSV/JSONL), the released MER-Caption+ layout, or a MER-UniBench training split.
 
-Every reader returns `list[Sample]` (data/sample.py) in a stable order and checks names are unique; none of them
-opens a media file. `check_media(samples)` then says which samples have usable media and why the others do not:
-a sample with missing or broken media is reported, never silently replaced by another one.
+Every reader returns `list[Sample]` (data/sample.py) in a stable order and checks names are unique and plain file
+names (io/names.py: a name becomes `<name>.safetensors` in the caches, so `../x` or `/abs/x` are refused with the
+file and line that hold them); none of them opens a media file. `check_media(samples)` then says which samples
+have usable media and why the others do not: a sample with missing or broken media is reported, never silently
+replaced by another one.
 
 **Manifest** (`read_manifest`): CSV with a header, or JSONL (one object per line). Columns/keys:
 `name` (required); media `video`, `audio`, `faces` (a face-track `.npy`, [T, H, W, 3] uint8), at least one of
@@ -36,7 +38,6 @@ OV-MERD+ has no training split: both are refused with an InputError.
 from __future__ import annotations
 
 import ast
-import csv
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
@@ -45,6 +46,7 @@ from typing import Any
 
 from affectgpt.data.sample import Sample
 from affectgpt.errors import InputError
+from affectgpt.io.names import check_name
 from affectgpt.io.tables import read_csv_grid
 from affectgpt.media.cache import cache_file
 from affectgpt.media.files import AUDIO_SUFFIXES, VIDEO_SUFFIXES
@@ -85,6 +87,7 @@ def read_manifest(path: str | Path) -> list[Sample]:
         where = f"line {line}"
         if not name:
             raise InputError("empty name", path=path, field=where, fix="give every row a name")
+        check_name(name, path=path, field=f"{where} name")
         labels = parse_labels(row.get("labels"), path=path, field=f"{where} ({name}).labels")
         description = _text(row.get("description")) or None
         if description is None and labels is None:
@@ -160,9 +163,12 @@ def _media(base: Path, value: Any) -> Path | None:
 def parse_labels(value: Any, *, path: str | Path | None = None, field: str | None = None) -> tuple[str, ...] | None:
     """A labels cell -> a tuple of labels, () for an explicit empty list ("[]", []), None for no value.
 
-    Accepts a list, "a, b", "[a, b]" and the released list-like "['a', 'b']" (read as a Python literal).
+    Accepts a list, "a, b", "[a, b]" and the released list-like "['a', 'b']" (read as a Python literal). A missing
+    value written out as "nan" or "None" (pandas) is no value, never the label "nan" (formats/labels.py).
     """
-    if value is None:
+    from affectgpt.formats.labels import is_missing_label
+
+    if is_missing_label(value):
         return None
     if isinstance(value, (list, tuple)):
         items = [_text(v) for v in value]
@@ -264,27 +270,17 @@ def _find_one(root: Path, pattern: str) -> Path | None:
 
 
 def _csv_column(path: Path, column: str) -> dict[str, str]:
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as handle:
-            rows = list(csv.reader(handle))
-    except (UnicodeDecodeError, csv.Error) as exc:
-        raise InputError(f"not a readable UTF-8 CSV ({exc})", path=path, fix="use the released file") from exc
-    if not rows:
-        raise InputError("empty file", path=path, fix="use the released file")
-    header = [cell.strip().lower() for cell in rows[0]]
+    """name -> the `column` cell of a released CSV (strict quoting and cell counts: io/tables.read_csv_grid)."""
+    header, rows = read_csv_grid(path, header_fix=f"use the released file (columns name,{column})")
+    header = [cell.lower() for cell in header]
     for wanted in ("name", column):
         if wanted not in header:
             raise InputError(f"no {wanted} column (columns: {', '.join(header)})", path=path, field=wanted,
                              fix=f"use a CSV with columns name,{column}")
     at_name, at_value = header.index("name"), header.index(column)
     out: dict[str, str] = {}
-    for line, row in enumerate(rows[1:], start=2):
-        if not any(cell.strip() for cell in row):
-            continue
-        if len(row) <= max(at_name, at_value):
-            raise InputError(f"{len(row)} cells for {len(header)} columns", path=path, field=f"line {line}",
-                             fix="quote cells that contain commas")
-        name = row[at_name].strip()
+    for line, row in rows:
+        name = check_name(row[at_name].strip(), path=path, field=f"line {line} name")
         if name in out:
             raise InputError(f"duplicate name {name!r}", path=path, field=f"line {line}",
                              fix="give every clip one row")
@@ -293,6 +289,7 @@ def _csv_column(path: Path, column: str) -> dict[str, str]:
 
 
 def _find_faces(folder: Path, name: str) -> Path | None:
+    check_name(name, field="sample name")  # the last defence: the readers above have checked it already
     for candidate in (folder / f"{name}.npy", folder / name / f"{name}.npy"):
         if candidate.is_file():
             return candidate
@@ -348,6 +345,7 @@ def read_bench_train(dataset: str, labels: str | Path, media_root: str | Path, *
     root = Path(media_root)
     samples = []
     for name, value in table.items():
+        check_name(name, path=label_file, field=f"{key} name")
         label = _text(value)
         if not label:
             raise InputError(f"label of {name!r} is empty", path=label_file, field=f"{key}.{name}",

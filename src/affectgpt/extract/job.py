@@ -27,6 +27,7 @@ from affectgpt.formats.checkpoints import (
     checkpoint_name,
 )
 from affectgpt.io.atomic import write_text
+from affectgpt.io.names import check_name
 from affectgpt.io.tables import NameTable, read_table
 
 Step = Literal["labels", "sentiment"]
@@ -34,6 +35,10 @@ FORMATS = FILE_EXTENSIONS
 INPUT_KEYS = {"labels": ("text", "description", "reason", "name2reason"),
               "sentiment": ("openset", "labels", "label")}
 OUTPUT_COLUMN = {"labels": "openset", "sentiment": "sentiment"}
+# The sentiment step reads emotion words: a file without one of its INPUT_KEYS (a name,text file, generated text)
+# is refused, never guessed from another column. The labels step takes a file's only value column.
+MISSING_INPUT_FIX = {"labels": None,
+                     "sentiment": "run `affectgpt extract labels` first, or give an openset column"}
 MAX_LISTED = 50
 
 
@@ -63,19 +68,33 @@ class FileReport:
 
 
 def plan(step: Step, source: str | Path, target: str | Path, fmt: str = "npz") -> list[FileTask]:
-    """The files to process: one task for a file, one per matching per-epoch file for a folder."""
+    """The files to process: one task for a file, one per matching per-epoch file for a folder.
+
+    The one rule for `target`: a single input file gives a single output file, so `target` names a file (an
+    existing folder is refused); an input folder gives one output per file, so `target` names a folder (an
+    existing file is refused; it may be the input folder).
+
+    Raises:
+        InputError: a missing input, a file input with an existing folder as output, a folder input with an
+            existing file as output, an output in a place that cannot be written, no input files in a folder.
+    """
+    from affectgpt.io.outputs import output_file, output_folder
+
     source, target = Path(source), Path(target)
     if fmt not in FORMATS:
         raise InputError(f"unknown output format {fmt!r}", field="--format", fix=f"use one of {FORMATS}")
     if source.is_file():
         if target.is_dir():
-            target = target / _target_name(step, source, fmt)
-        return [FileTask(source, target)]
+            raise InputError("is a folder, but the input is a single file, so the output is a single file",
+                             path=target, field="--output",
+                             fix=f"name the output file, such as {target / _target_name(step, source, fmt)}")
+        return [FileTask(source, output_file(target))]
     if not source.is_dir():
         raise InputError("input not found", path=source, field="--input", fix="pass a file or a folder")
     if target.exists() and not target.is_dir():
         raise InputError("the output must be a folder when the input is one", path=target, field="--output",
                          fix="pass a folder (it may be the input folder itself)")
+    output_folder(target, create=False)
     reads = EXTRACTION_STEPS[step][0]
     tasks = [FileTask(p, target / _target_name(step, p, fmt)) for p, _match in checkpoint_files(source, reads)]
     if not tasks:
@@ -89,8 +108,8 @@ def _target_name(step: Step, source: Path, fmt: str) -> str:
     reads, writes = EXTRACTION_STEPS[step]
     match = CHECKPOINT_FILE.match(source.name)
     if match and match["kind"] == reads:
-        return checkpoint_name(match["epoch"], match["loss"], writes, fmt)
-    return f"{source.stem}{writes}.{fmt}"
+        return check_name(checkpoint_name(match["epoch"], match["loss"], writes, fmt), path=source)
+    return check_name(f"{source.stem}{writes}.{fmt}", path=source)
 
 
 def run_file(step: Step, task: FileTask, extractor: Extractor, *, force: bool = False,
@@ -102,7 +121,7 @@ def run_file(step: Step, task: FileTask, extractor: Extractor, *, force: bool = 
         on_start: called once with the number of items about to be extracted (not for a skipped file).
         on_item: called with 1 as each item is answered (for a progress bar).
     """
-    table = read_table(task.source, INPUT_KEYS[step])
+    table = read_input(step, task.source)
     report = FileReport(str(task.source), str(task.target), items=len(table.names))
     if not force and _complete(task.target, table):
         report.skipped = True
@@ -117,6 +136,11 @@ def run_file(step: Step, task: FileTask, extractor: Extractor, *, force: bool = 
         _write_output(task.target, OUTPUT_COLUMN[step], table.names, [r.answer for r in results])
         _write_sidecar(task.target, step, extractor, report)
     return report
+
+
+def read_input(step: Step, source: Path) -> NameTable:
+    """The name -> input table of one file for `step` (InputError for a file the step cannot use)."""
+    return read_table(source, INPUT_KEYS[step], missing_fix=MISSING_INPUT_FIX[step])
 
 
 def run_job(step: Step, source: str | Path, target: str | Path, extractor: Extractor, *, fmt: str = "npz",

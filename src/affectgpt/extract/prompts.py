@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from affectgpt.errors import InputError
+from affectgpt.io.limits import not_utf8
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +62,9 @@ def load_template(path: str | Path, placeholder: str) -> PromptTemplate:
     path = Path(path)
     try:
         template = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError:
+        raise not_utf8(path) from None
+    except OSError as exc:
         raise InputError(f"cannot read the prompt file ({exc})", path=path, fix="pass a UTF-8 text file") from exc
     marker = "{" + placeholder + "}"
     if marker not in template:

@@ -92,6 +92,22 @@ def find_label_file(path: str | Path, source: LabelSource, dataset: str) -> Path
                      fix="pass --labels with the file, or a CSV with columns name,label")
 
 
+MISSING_MARKERS = frozenset({"nan", "none"})
+"""Texts (whole value, stripped, any case) that pandas, numpy or Python write for a missing label: never a word."""
+
+
+def is_missing_label(value: Any) -> bool:
+    """True for a value that stands for "no label": None, a float NaN, or the text "nan"/"None" (any case).
+
+    Only the whole value counts: "[nan]", "nanny" or "none of them" are labels.
+    """
+    if value is None:
+        return True
+    if isinstance(value, float):
+        return value != value  # NaN
+    return isinstance(value, str) and value.strip().lower() in MISSING_MARKERS
+
+
 _LABEL_CACHE_FORMAT = 1
 
 

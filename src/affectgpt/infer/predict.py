@@ -17,6 +17,16 @@ from pathlib import Path
 from typing import Any
 
 from affectgpt.errors import InputError
+from affectgpt.io.names import check_name
+
+
+def prediction_file(output: str | Path, checkpoint: str | Path) -> Path:
+    """`<output>/<checkpoint folder name>.npz`: the file `predict` writes for one checkpoint.
+
+    The folder's own name is used (`ckpt/.` is `ckpt`), and it must be a plain file name (io/names.py).
+    """
+    name = Path(os.path.abspath(checkpoint)).name
+    return Path(output) / f"{check_name(name, path=checkpoint, field='checkpoint folder name')}.npz"
 
 
 def clip_sources(folder: str | Path) -> list[tuple[str, Path]]:

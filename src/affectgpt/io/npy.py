@@ -5,6 +5,10 @@ format (magic, a header that is a Python literal, raw little/big-endian data) fo
 release uses: unicode `U`, bytes `S`, bool, integers, floats and pickled objects `O`. Object arrays go
 through an allow-list unpickler (io/safe_pickle.py) whose numpy globals are inert stand-ins, so numpy
 itself is neither needed nor ever invoked by a pickle. Raw array bytes are decoded by io/arrays.py.
+
+Hostile archives are refused before anything is inflated (io/limits.py): every member's declared size and the
+archive's total must stay under AFFECTGPT_MAX_INFLATE_BYTES (default 2 GiB), a member stops being read once more
+bytes come out than it declared, and an array header may not describe far more items than its bytes hold.
 """
 
 from __future__ import annotations
@@ -13,17 +17,22 @@ import ast
 import re
 import struct
 import zipfile
+import zlib
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from affectgpt.errors import InputError
 from affectgpt.io.arrays import Dtype, nest
+from affectgpt.io.limits import check_zip, read_member
 
 _MAGIC = b"\x93NUMPY"
 # numpy writes headers as {'descr': '<U15', 'fortran_order': False, 'shape': (411,), }: read that form
 # with a regex (fast), anything else with ast.literal_eval (safe).
 _HEADER = re.compile(r"^\{'descr': '([^']+)', 'fortran_order': (True|False), 'shape': \(([\d, ]*)\), \}\s*$")
+_SLACK_CELLS = 1 << 16  # objects an array may describe beyond one per stored byte (empty strings, 0-length axes)
+
+
 def read_npy(data: bytes, source: str) -> Any:
     """One .npy payload -> nested Python lists (or the single item of a 0-d array)."""
     if not data.startswith(_MAGIC) or len(data) < 10:
@@ -46,10 +55,19 @@ def read_npy(data: bytes, source: str) -> Any:
         from affectgpt.io.pickled_arrays import materialize
         from affectgpt.io.safe_pickle import loads
 
-        return materialize(loads(body, source=source))
-    count = 1
+        try:
+            return materialize(loads(body, source=source))
+        except ValueError as exc:  # a structure too large or too deep once expanded
+            raise InputError(str(exc), path=source, fix="do not trust this file, or convert it to CSV/JSONL "
+                             "yourself") from exc
+    count = cells = 1
     for dim in shape:
         count *= dim
+        cells *= max(dim, 1)
+    if cells > len(body) + _SLACK_CELLS:
+        # Zero-byte items (`<U0`) or a zero dimension would let a tiny header build billions of Python objects.
+        raise InputError(f"the header describes {cells} items but the array holds {len(body)} bytes",
+                         path=source, field="shape", fix="re-create the file")
     try:
         flat = dtype.decode(body, count)
     except (ValueError, struct.error, UnicodeDecodeError) as exc:
@@ -72,6 +90,10 @@ def read_npz(path: str | Path, keys: Iterable[str] | None = None) -> dict[str, A
     Args:
         path: the archive.
         keys: read only these members (the others are not even decompressed); default all.
+
+    Raises:
+        InputError: not a zip, a damaged member, an archive over the inflate limit (io/limits.py), an array
+            that is not a readable .npy.
     """
     path = Path(path)
     try:
@@ -80,17 +102,19 @@ def read_npz(path: str | Path, keys: Iterable[str] | None = None) -> dict[str, A
         raise InputError(f"not a readable .npz file ({exc})", path=path,
                          fix="check that the file is complete and really an .npz archive") from exc
     with archive:
+        check_zip(archive, path)  # declared sizes against AFFECTGPT_MAX_INFLATE_BYTES, before inflating
         out = {}
         wanted = None if keys is None else set(keys)
-        for member in archive.namelist():
+        for info in archive.infolist():
+            member = info.filename
             key = member[:-4] if member.endswith(".npy") else member
             if wanted is not None and key not in wanted:
                 out[key] = None  # present but not read
                 continue
             try:
-                data = archive.read(member)
-            except (zipfile.BadZipFile, OSError, EOFError) as exc:
-                raise InputError(f"member {member!r} is corrupt ({exc})", path=path, field=key,
+                data = read_member(archive, info, path)
+            except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as exc:
+                raise InputError(f"member {member!r} is corrupt ({exc})", path=path, field=member,
                                  fix="re-download or re-create the file") from exc
             out[key] = read_npy(data, f"{path}:{key}")
         return out

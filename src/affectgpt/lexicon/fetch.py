@@ -84,6 +84,7 @@ def fetch_wheels(version: str = "2025", *, base_url: str | None = None, dest: Pa
     dest = Path(dest) if dest is not None else fetched_dir(version)
     if not force and is_complete(dest, release):
         return dest
+    _check_replaceable(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
     try:
@@ -102,6 +103,17 @@ def fetch_wheels(version: str = "2025", *, base_url: str | None = None, dest: Pa
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return dest
+
+
+def _check_replaceable(dest: Path) -> None:
+    """The folder is replaced whole by the verified files: refuse one that holds anything else (or is a file)."""
+    if dest.exists() and not dest.is_dir():
+        raise InputError("is a file, not a folder", path=dest, field="--dest", fix="name a folder for the wheel files")
+    others = sorted(p.name for p in dest.iterdir() if p.name not in WHEEL_FILES) if dest.is_dir() else []
+    if others:
+        shown = ", ".join(others[:5]) + (", ..." if len(others) > 5 else "")
+        raise InputError(f"holds other files ({shown}); fetch-wheels replaces the whole folder", path=dest,
+                         field="--dest", fix="name an empty folder, or one that holds only wheel files")
 
 
 def _download(url: str, timeout: float) -> bytes:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from affectgpt.errors import InputError
 from affectgpt.io.cache import read_entry, write_entry
+from affectgpt.io.limits import check_zip_file, not_utf8
 from affectgpt.lexicon.wheelmaps import WheelMaps
 
 WHEEL_FILES = ("format.csv", "synonym.xlsx", "wheel1.xlsx", "wheel2.xlsx", "wheel3.xlsx", "wheel4.xlsx",
@@ -96,25 +97,31 @@ def _first_known(candidates: list[str], wheel: dict[str, str]) -> str | None:
 def read_form_map(path: Path) -> dict[str, list[str]]:
     """format.csv: every listed surface form, and the name itself, maps to the name (possibly several)."""
     form_map: dict[str, list[str]] = {}
-    with open(path, newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
-        if not reader.fieldnames or not {"name", "format"} <= set(reader.fieldnames):
-            raise InputError(f"expected columns name,format (found {reader.fieldnames})", path=path,
-                             field="header", fix="use the official format.csv")
-        for row in reader:
-            name = row["name"]
-            # An empty `format` cell (one row, "no words") lists no forms; the name still maps to itself.
-            forms = [f for f in (row["format"] or "").split(",") if f] + [name]
-            for form in forms:
-                targets = form_map.setdefault(form, [])
-                if name not in targets:
-                    targets.append(name)
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle)
+            if not reader.fieldnames or not {"name", "format"} <= set(reader.fieldnames):
+                raise InputError(f"expected columns name,format (found {reader.fieldnames})", path=path,
+                                 field="header", fix="use the official format.csv")
+            for row in reader:
+                name = row["name"]
+                # An empty `format` cell (one row, "no words") lists no forms; the name still maps to itself.
+                forms = [f for f in (row["format"] or "").split(",") if f] + [name]
+                for form in forms:
+                    targets = form_map.setdefault(form, [])
+                    if name not in targets:
+                        targets.append(name)
+    except UnicodeDecodeError:
+        raise not_utf8(path) from None
+    except csv.Error as exc:
+        raise InputError(f"not a readable CSV ({exc})", path=path, fix="use the official format.csv") from exc
     return form_map
 
 
 def _xlsx_rows(path: Path) -> tuple[list[str], list[tuple]]:
     import openpyxl
 
+    check_zip_file(path)  # an .xlsx is a zip: declared sizes against AFFECTGPT_MAX_INFLATE_BYTES first
     try:
         book = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises several types for a broken file

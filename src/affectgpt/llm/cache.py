@@ -10,13 +10,19 @@ Identical requests within one call are sent once and share the answer, as they w
 
 Concurrency: the file is opened in WAL mode and every write holds a lock, so one process, any threads, is
 safe. Several processes sharing one file will not corrupt it (sqlite locks it), but they may send the
-same request twice; give concurrent jobs their own cache files.
+same request twice; give concurrent jobs their own cache files. Jobs started together on a new file may
+meet each other's locks while one of them creates it: every connection waits for a lock up to
+AFFECTGPT_LLM_CACHE_TIMEOUT seconds (default 30; sqlite's busy timeout), and opening the file (WAL mode,
+the table) is retried as a whole until then, since sqlite answers some of those collisions at once
+without waiting. Only a real permission problem is reported as one; a lock held past the timeout, or a
+file that is not a sqlite database, says so.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -43,6 +49,25 @@ CREATE TABLE IF NOT EXISTS completions (
     created  REAL NOT NULL
 )
 """
+
+
+TIMEOUT_ENV = "AFFECTGPT_LLM_CACHE_TIMEOUT"
+DEFAULT_TIMEOUT_S = 30.0
+
+
+def lock_timeout() -> float:
+    """Seconds to wait for another process's lock on the cache file: AFFECTGPT_LLM_CACHE_TIMEOUT, default 30."""
+    raw = os.environ.get(TIMEOUT_ENV, "").strip()
+    if not raw:
+        return DEFAULT_TIMEOUT_S
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < 1e6:  # also NaN
+        raise InputError(f"{raw!r} is not a number of seconds", field=TIMEOUT_ENV,
+                         fix=f"set {TIMEOUT_ENV} to e.g. 30, or unset it")
+    return value
 
 
 def default_cache_path() -> Path:
@@ -130,18 +155,58 @@ class CachedBackend:
         return [r for r in results if r is not None]
 
     def _connect(self) -> sqlite3.Connection:
+        timeout = lock_timeout()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            # check_same_thread=False: a backend may call on_result from a worker thread; _lock serialises
-            db = sqlite3.connect(self.path, timeout=30.0, check_same_thread=False)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a commit survives a killed process
-            db.execute(_SCHEMA)
-            db.commit()
-        except (OSError, sqlite3.Error) as exc:
-            raise InputError(f"cannot open the LLM cache: {exc}", path=self.path,
-                             fix="make the folder writable, or set AFFECTGPT_CACHE_DIR to another folder") from exc
-        return db
+        except OSError as exc:
+            raise self._open_error(exc, timeout) from exc
+        deadline = time.monotonic() + timeout
+        delay = 0.005
+        while True:
+            db = None
+            try:
+                # check_same_thread=False: a backend may call on_result from a worker thread; _lock serialises
+                db = sqlite3.connect(self.path, timeout=timeout, check_same_thread=False)
+                db.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a commit survives a killed process
+                db.execute(_SCHEMA)
+                db.commit()
+                return db
+            except (OSError, sqlite3.Error) as exc:
+                if db is not None:
+                    db.close()
+                # Two processes creating the file at once: sqlite answers some collisions (switching a new
+                # file to WAL, a lock it would deadlock on) with "locked" at once, without its busy wait.
+                if _is_locked(exc) and time.monotonic() < deadline:
+                    time.sleep(delay)
+                    delay = min(delay * 2, 0.25)
+                    continue
+                raise self._open_error(exc, timeout) from exc
+
+    def _open_error(self, exc: BaseException, timeout: float) -> InputError:
+        """Why the cache file cannot be used, with the fix that fits: only a permission problem asks for a
+        writable folder."""
+        what = f"cannot open the LLM cache: {exc}"
+        if _is_locked(exc):
+            return InputError(f"{what} (another process held it for over {timeout:g} s)", path=self.path,
+                              fix=f"wait for the other job, give each job its own --cache file, or raise "
+                                  f"{TIMEOUT_ENV}")
+        code = getattr(exc, "sqlite_errorcode", None)
+        code = None if code is None else code & 0xFF  # the primary code of an extended one
+        text = str(exc).lower()
+        if code in (_SQLITE_CORRUPT, _SQLITE_NOTADB) or "not a database" in text or "malformed" in text:
+            return InputError(f"{what} (the file is not a sqlite database, or it is damaged)", path=self.path,
+                              fix="delete the file (only cached answers are lost), or pass another --cache file")
+        if isinstance(exc, PermissionError) or code in (_SQLITE_PERM, _SQLITE_READONLY, _SQLITE_CANTOPEN) \
+                or "readonly" in text or "unable to open" in text:
+            return InputError(what, path=self.path,
+                              fix="make the folder writable, or set AFFECTGPT_CACHE_DIR to another folder")
+        if isinstance(exc, OSError):  # a file where a folder is needed, a full disk...
+            reason = exc.strerror or str(exc)
+            return InputError(f"cannot open the LLM cache: {reason}", path=exc.filename or self.path,
+                              fix="pass another --cache file, or set AFFECTGPT_CACHE_DIR to another folder")
+        return InputError(what, path=self.path, fix="pass another --cache file")
 
     def _lookup(self, db: sqlite3.Connection, keys: set[str]) -> dict[str, Completion]:
         found: dict[str, Completion] = {}
@@ -160,3 +225,18 @@ class CachedBackend:
                                 self.name, request.tag, time.time())
         with self._lock, db:  # one transaction per item: committed before anyone sees the result
             db.execute("INSERT OR REPLACE INTO completions VALUES (?, ?, ?, ?, ?, ?, ?, ?)", row)
+
+
+# sqlite result codes (primary, low byte), as sqlite3.OperationalError.sqlite_errorcode gives them.
+_SQLITE_PERM, _SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_READONLY = 3, 5, 6, 8
+_SQLITE_CORRUPT, _SQLITE_CANTOPEN, _SQLITE_NOTADB = 11, 14, 26
+
+
+def _is_locked(exc: BaseException) -> bool:
+    """sqlite's "database is locked" / "database table is locked" / busy, by code or (older Pythons) text."""
+    if not isinstance(exc, sqlite3.OperationalError):
+        return False
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (_SQLITE_BUSY, _SQLITE_LOCKED)
+    return "locked" in str(exc) or "busy" in str(exc)

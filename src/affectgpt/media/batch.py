@@ -3,9 +3,16 @@
 Each clip becomes `<output>/<name>.safetensors` in the clip cache (media/cache.py: arrays `frames`, `faces`,
 `audio`, `audio_clips`; metadata: subtitle, flags, timings, frame times, duration, source), written
 atomically, so a killed batch loses at most the clips in flight and a rerun skips every clip already cached. A
-clip that cannot be read is listed in `<output>/failures.json` (file and reason) and the batch goes on.
-`--faces-npy DIR` also writes each face track as `DIR/<name>.npy` ([T, H, W, 3] uint8, RGB), the layout of the
-original `openface_face/` folder (which was BGR).
+clip that cannot be read is listed in `<output>/failures.json` (file and reason) and the batch goes on; so is a
+video whose name (file stem) is not a plain file name (io/names.py). `--faces-npy DIR` also writes each face
+track as `DIR/<name>.npy` ([T, H, W, 3] uint8, RGB), the layout of the original `openface_face/` folder (which
+was BGR).
+
+What is shared by every clip is checked once, before the first clip (`check_options`): frames per clip within
+FRAMES_RANGE (1..256) and the frame size within SIZE_RANGE (16..4096 pixels; fixed bounds, far beyond what any
+encoder takes: FFmpeg's scaler fails on larger sizes), the subtitle table is read (a bad CSV is one InputError naming
+it, not a failure of every clip), and the ASR model folder must hold a faster-whisper model (`model.bin`) with
+faster-whisper installed.
 """
 
 from __future__ import annotations
@@ -20,8 +27,12 @@ from typing import Any
 
 from affectgpt.errors import InputError
 from affectgpt.io.atomic import write_bytes, write_text
+from affectgpt.io.names import check_name
 from affectgpt.media.cache import cache_file, save_clip
 from affectgpt.media.files import AUDIO_SUFFIXES, find_by_name, find_videos
+
+FRAMES_RANGE = (1, 256)
+SIZE_RANGE = (16, 4096)
 
 
 @dataclass(frozen=True)
@@ -73,12 +84,20 @@ def preprocess(inputs: Sequence[str | Path], output: str | Path, options: ClipOp
         on_done: called with (clip name, "written" | "skipped" | "failed") as each clip finishes.
     """
     videos = find_videos(inputs)
+    check_options(options)
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
     report = BatchReport(str(output))
     todo = []
     for video in videos:
-        if not force and cache_file(output, video.stem).is_file():
+        try:
+            target = cache_file(output, video.stem)
+        except InputError as exc:  # a file name that cannot be a cache name: this clip fails, the batch goes on
+            report.failures.append({"file": str(video), "reason": _reason(exc)})
+            if on_done:
+                on_done(video.stem, "failed")
+            continue
+        if not force and target.is_file():
             report.skipped.append(video.stem)
             if on_done:
                 on_done(video.stem, "skipped")
@@ -91,6 +110,53 @@ def preprocess(inputs: Sequence[str | Path], output: str | Path, options: ClipOp
     report.failures.sort(key=lambda f: f["file"])
     write_text(output / "failures.json", json.dumps({"failures": report.failures}, indent=2, ensure_ascii=False))
     return report
+
+
+def check_options(options: ClipOptions) -> None:
+    """Check once, before any clip, what every clip would otherwise fail on (see the module docstring).
+
+    Raises:
+        InputError: an unreadable subtitle table (naming the CSV and the problem), an ASR model folder that is
+            missing or holds no faster-whisper model.
+        MissingExtra: an ASR model is given but faster-whisper is not installed.
+    """
+    for option, value, (low, high) in (("--frames", options.n_frames, FRAMES_RANGE),
+                                       ("--size", options.size, SIZE_RANGE)):
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise InputError(f"{value!r} is out of range", field=option, fix=f"use {option} from {low} to {high}")
+    if options.subtitles:
+        _table(options.subtitles, options.subtitle_column)
+    if options.audio_dir and not Path(options.audio_dir).is_dir():
+        raise InputError("audio folder not found", path=options.audio_dir, field="--audio-dir",
+                         fix="pass the folder holding <clip>.wav (or .flac ...) files, or leave the option out")
+    if options.asr_model:
+        folder = Path(options.asr_model)
+        if not folder.is_dir():
+            raise InputError("ASR model folder not found", path=folder, field="--asr-model",
+                             fix="pass a local faster-whisper model folder (model.bin, config.json, tokenizer.json)")
+        if not (folder / "model.bin").is_file():
+            raise InputError("not a faster-whisper model folder: no model.bin", path=folder, field="--asr-model",
+                             fix="convert the Whisper model with ct2-transformers-converter, or pass the right "
+                                 "folder")
+        import importlib.util
+
+        if importlib.util.find_spec("faster_whisper") is None:
+            from affectgpt.errors import MissingExtra
+
+            raise MissingExtra("faster_whisper", "asr")
+
+
+def faces_npy_file(folder: str | Path, name: str) -> Path:
+    """Where clip `name`'s face track goes under `--faces-npy` (the original `openface_face/<name>.npy`).
+
+    Raises:
+        InputError: `name` is not a plain file name (io/names.py).
+    """
+    return Path(folder) / f"{check_name(name, field='clip name')}.npy"
+
+
+def _reason(exc: InputError) -> str:
+    return exc.what + (f". Fix: {exc.fix}" if exc.fix else "")
 
 
 def _record(report: BatchReport, name: str, outcome: dict[str, Any]) -> None:
@@ -132,10 +198,10 @@ def process_one(video: str, output: str, options: ClipOptions) -> dict[str, Any]
         clip = _load(Path(video), options)
         save_clip(clip, cache_file(output, clip.name))
         if options.faces_npy:
-            _write_npy(Path(options.faces_npy) / f"{clip.name}.npy", clip.faces)
+            _write_npy(faces_npy_file(options.faces_npy, clip.name), clip.faces)
         return {"flags": sorted(clip.flags), "timings": clip.timings}
     except InputError as exc:
-        return {"file": video, "reason": exc.what + (f". Fix: {exc.fix}" if exc.fix else "")}
+        return {"file": video, "reason": _reason(exc)}
     except Exception as exc:  # a decoder crash on one odd file must not stop the batch
         return {"file": video, "reason": f"{type(exc).__name__}: {exc}"}
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from affectgpt.errors import InputError
 from affectgpt.io.atomic import write_bytes
+from affectgpt.io.names import check_name, is_plain_name
 
 CACHE_FORMAT = "affectgpt-clip/1"
 SUFFIX = ".safetensors"
@@ -19,13 +20,17 @@ ARRAYS = ("frames", "faces", "audio", "audio_clips")
 
 
 def cache_file(folder: str | Path, name: str) -> Path:
-    """Where clip `name` lives in the cache `folder` (whether or not it is there)."""
-    return Path(folder) / f"{name}{SUFFIX}"
+    """Where clip `name` lives in the cache `folder` (whether or not it is there).
+
+    Raises:
+        InputError: `name` is not a plain file name (io/names.py), so it could point outside `folder`.
+    """
+    return Path(folder) / f"{check_name(name, field='clip name')}{SUFFIX}"
 
 
 def cached_names(folder: str | Path) -> list[tuple[str, Path]]:
-    """(name, file) of every clip cached in `folder`, sorted by file name."""
-    return [(path.stem, path) for path in sorted(Path(folder).glob(f"*{SUFFIX}"))]
+    """(name, file) of every clip cached in `folder`, sorted by file name (hidden files are not clips)."""
+    return [(path.stem, path) for path in sorted(Path(folder).glob(f"*{SUFFIX}")) if is_plain_name(path.stem)]
 
 
 def save_clip(clip: Any, path: str | Path) -> None:

@@ -6,6 +6,11 @@ Original checkpoints (`checkpoint_<epoch>_loss_<x>.pth`, `torch.save({"model": s
 `torch.load(weights_only=True)` (never arbitrary pickled objects) and mapped through model/keymap.py; every
 key that cannot be placed is reported, and a checkpoint of another configuration is refused with the keys and
 shapes that disagree.
+
+Nothing broken is taken in silence: unreadable or truncated weights are an InputError naming the file ("the file
+is damaged"); config.json is checked key by key like a training recipe (an unknown key at its top level or in its
+`config` or `base` record is refused with a did-you-mean); trained weights holding NaN or infinities are refused
+on import and on load, naming the file and the first such tensor.
 """
 
 from __future__ import annotations
@@ -22,6 +27,12 @@ LLM_PREFIX = "llm.base_model.model."  # AffectGPT.llm is a peft model: it nests 
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
 FORMAT = "affectgpt-checkpoint/1"
+TOP_KEYS = ("format", "config", "base")
+"""The keys of config.json."""
+BASE_KEYS = ("init", "seed", "tokenizer", "llm", "visual_encoder", "audio_encoder")
+"""The keys of config.json's `base` record: how the model is made (infer/sources.py) and where its base models
+and tokenizer are (train/build.py, tiny/recipe.py)."""
+DAMAGED = "the file is damaged: copy or export it again"
 
 
 @dataclass
@@ -40,9 +51,7 @@ def read_original_state(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise InputError("checkpoint not found", path=path, fix="check the path")
     if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        return load_file(str(path))
+        return read_safetensors(path)
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # weights_only refuses anything but tensors and plain containers
@@ -53,6 +62,38 @@ def read_original_state(path: str | Path) -> dict[str, Any]:
         raise InputError("no state dict in the checkpoint", path=path, field="model",
                          fix="pass an original AffectGPT checkpoint ({'model': state_dict})")
     return state
+
+
+def read_safetensors(path: str | Path) -> dict[str, Any]:
+    """The tensors of a safetensors file; a truncated or otherwise unreadable file is an InputError naming it.
+
+    safetensors checks the header against the file's size before it reads any tensor (a header that declares more
+    than the file holds is refused without allocating), so a damaged file costs nothing to refuse."""
+    require("torch", extra="model")
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    try:
+        return load_file(str(path))
+    except FileNotFoundError as exc:
+        raise InputError("file not found", path=path, fix="check the path") from exc
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        reason = " ".join(str(exc).split())[:200] or type(exc).__name__
+        raise InputError(f"not a readable safetensors file ({reason})", path=path, fix=DAMAGED) from exc
+
+
+def check_finite(tensors: dict[str, Any], *, source: str | Path) -> None:
+    """Refuse trained weights that hold NaN or an infinity (a diverged run, a damaged export): named by the file
+    and the first such tensor, in the file's order."""
+    torch = require("torch", extra="model")
+    for key, tensor in tensors.items():
+        if tensor.is_floating_point() and tensor.device.type != "meta" and not bool(torch.isfinite(tensor).all()):
+            bad = int((~torch.isfinite(tensor)).sum())
+            raise InputError(f"the weights are not finite: {bad} of {tensor.numel()} values are NaN or infinite",
+                             path=source, field=key,
+                             fix="the training diverged or the file is damaged: use an earlier checkpoint, or copy "
+                                 "or export it again")
 
 
 def plan_import(model: Any, state: dict[str, Any], *,
@@ -70,11 +111,13 @@ def plan_import(model: Any, state: dict[str, Any], *,
     params = dict(model.named_parameters())
     report = ImportReport()
     updates = {}
+    placed = {}
     for key, tensor in state.items():
         target, reason = map_key(key, llm_prefix=LLM_PREFIX)
         if target is None or target not in params:
             report.skipped.append((key, reason or "no parameter of this model takes it"))
             continue
+        placed[key] = tensor
         if tuple(params[target].shape) != tuple(tensor.shape):
             raise InputError(f"{key} has shape {list(tensor.shape)} but this model's {target} is "
                              f"{list(params[target].shape)}: the checkpoint is for another configuration",
@@ -82,6 +125,7 @@ def plan_import(model: Any, state: dict[str, Any], *,
                                                          "(pooling, fusion, tokens, LoRA rank, LLM width)")
         updates[target] = tensor.to(params[target].dtype)
         report.loaded.append(key)
+    check_finite(placed, source=source)  # what is imported; skipped keys (never used) are not judged
     trainable = {n for n, p in params.items() if p.requires_grad}
     report.missing = sorted(trainable - set(updates))
     if report.missing:
@@ -139,30 +183,69 @@ def write(folder: str | Path, tensors: dict[str, Any], cfg: Any, base: dict[str,
     return folder
 
 
-def read_config(folder: str | Path) -> tuple[Any, dict[str, str]]:
-    """The ModelConfig and base-model locations stored in our checkpoint folder."""
+def read_config(folder: str | Path) -> tuple[Any, dict[str, Any]]:
+    """The ModelConfig and base-model locations stored in our checkpoint folder.
+
+    Raises:
+        InputError: naming config.json: unreadable, not JSON, not an object, another format, an unknown key (at
+            the top level, in `config` or in `base`, with the closest known key), a value of the wrong type.
+    """
     from affectgpt.model.config import ModelConfig
 
     path = Path(folder) / CONFIG
     try:
         meta = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise InputError(f"not a readable checkpoint config ({exc})", path=path,
+    except (OSError, ValueError) as exc:  # UnicodeDecodeError is a ValueError
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else " ".join(str(exc).split())[:200]
+        raise InputError(f"not a readable checkpoint config ({reason})", path=path,
                          fix="pass a folder written by affectgpt (model.safetensors + config.json)") from exc
+    if not isinstance(meta, dict):
+        raise InputError(f"expected a JSON object, got {type(meta).__name__}", path=path,
+                         fix="pass a folder written by affectgpt (model.safetensors + config.json)")
+    _known_keys(meta, TOP_KEYS, "", path)
     if meta.get("format") != FORMAT:
         raise InputError(f"unknown checkpoint format {meta.get('format')!r}", path=path, field="format",
                          fix="re-save the checkpoint with this version")
-    return ModelConfig.from_json(meta["config"]), meta.get("base", {})
+    config, base = meta.get("config"), meta.get("base", {})
+    if not isinstance(config, dict):
+        raise InputError(f"expected the model config as an object, got {type(config).__name__}", path=path,
+                         field="config", fix="re-save the checkpoint with this version")
+    if not isinstance(base, dict) or not all((isinstance(v, str | int) and not isinstance(v, bool)) or v is None
+                                             for v in base.values()):
+        raise InputError("expected an object of names and paths", path=path, field="base",
+                         fix="re-save the checkpoint with this version")
+    _known_keys(config, sorted(ModelConfig.__dataclass_fields__), "config.", path)
+    _known_keys(base, BASE_KEYS, "base.", path)
+    try:
+        return ModelConfig.from_json(config), base
+    except InputError as exc:
+        key = (exc.field or "").removeprefix("model.")
+        raise InputError(exc.what, path=path, field=f"config.{key}" if key else "config", fix=exc.fix) from exc
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"a value has the wrong type ({' '.join(str(exc).split())[:200]})", path=path,
+                         field="config", fix="re-save the checkpoint with this version") from exc
+
+
+def _known_keys(record: dict[str, Any], known: Any, prefix: str, path: Path) -> None:
+    """An InputError for the first key of `record` that is not `known`, with the closest known key."""
+    from affectgpt.registry import unknown_name
+
+    for key in record:
+        if key not in known:
+            error = unknown_name("key", str(key), list(known))
+            fix = error.fix or ""
+            if len(known) > 8 and "(did you mean" in fix:  # the hint alone, not the 30 ModelConfig fields
+                fix = fix[fix.index("(did you mean") + 1:-1]
+            raise InputError(error.what, path=path, field=f"{prefix}{key}", fix=f"{fix}; or remove the key")
 
 
 def load_weights(model: Any, folder: str | Path) -> None:
-    """Load our checkpoint's trainable weights into `model`; a mismatch names the keys."""
-    from safetensors.torch import load_file
-
+    """Load our checkpoint's trainable weights into `model`; a mismatch names the keys, a damaged file or a
+    non-finite weight names the file (and the tensor)."""
     path = Path(folder) / WEIGHTS
     if not path.is_file():
         raise InputError("no model.safetensors in the checkpoint folder", path=folder, fix="check the path")
-    tensors = load_file(str(path))
+    tensors = read_safetensors(path)
     expected = model.trainable_state_dict()
     missing, unexpected = sorted(set(expected) - set(tensors)), sorted(set(tensors) - set(expected))
     wrong = [k for k in set(expected) & set(tensors) if tuple(expected[k].shape) != tuple(tensors[k].shape)]
@@ -171,4 +254,5 @@ def load_weights(model: Any, folder: str | Path) -> None:
                            (("missing", missing), ("unexpected", unexpected), ("wrong shape", sorted(wrong))) if keys)
         raise InputError(f"the checkpoint does not fit this model ({detail})", path=path,
                          fix="load it with the config stored beside it (config.json)")
+    check_finite(tensors, source=path)
     model.load_state_dict(tensors, strict=False)

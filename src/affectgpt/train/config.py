@@ -2,12 +2,14 @@
 
 Load one with `affectgpt.config.load_config(path, TrainConfig, overrides)`; every key is documented in the
 `Attributes:` of its class, and the defaults are the released recipe of shared/spec/affectgpt-model.md
-(AdamW lr 1e-5, weight decay 0.05, batch 3 per device, bf16, hybrid targets).
+(AdamW lr 1e-5, weight decay 0.05, batch 3 per device, bf16, hybrid targets). Every number must be finite:
+NaN or an infinity anywhere (a float field, model.config) is an InputError naming the field.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from affectgpt.errors import InputError
@@ -17,6 +19,30 @@ PRECISIONS = ("no", "fp16", "bf16")
 INITS = ("pretrained", "random")
 BASE_DTYPES = ("float32", "bfloat16", "float16")
 DISTRIBUTED = ("auto", "fsdp")
+
+
+def _check_finite(section: Any, prefix: str) -> None:
+    """Every float of a section (and in its tuples) is finite: NaN passes `lr <= 0` and every other comparison,
+    and would only surface deep in torch (`Invalid learning rate: nan`) after a run folder is made."""
+    for f in fields(section):
+        value = getattr(section, f.name)
+        items = value if isinstance(value, tuple) else (value,)
+        if any(isinstance(v, float) and not math.isfinite(v) for v in items):
+            key = f"{prefix}{f.name}"
+            raise InputError(f"{list(value) if isinstance(value, tuple) else value} is not a finite number",
+                             field=key, fix=f"give {key} an ordinary number")
+
+
+def _check_finite_tree(value: Any, key: str) -> None:
+    """The same for free-form values (model.config: ModelConfig fields, the LLM's and encoders' configs)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InputError(f"{value} is not a finite number", field=key, fix=f"give {key} an ordinary number")
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _check_finite_tree(v, f"{key}.{k}")
+    elif isinstance(value, list | tuple):
+        for i, v in enumerate(value):
+            _check_finite_tree(v, f"{key}[{i}]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +72,7 @@ class ModelSection:
     base_dtype: str = "float32"
 
     def __post_init__(self) -> None:
+        _check_finite_tree(self.config, "model.config")
         if self.init not in INITS:
             raise InputError(f"{self.init!r} is not one of {INITS}", field="model.init",
                              fix="choose pretrained or random")
@@ -135,6 +162,7 @@ class OptimiserSection:
     eps: float = 1e-8
 
     def __post_init__(self) -> None:
+        _check_finite(self, "optimiser.")
         if self.lr <= 0:
             raise InputError(f"{self.lr} is not positive", field="optimiser.lr", fix="use e.g. 1e-5")
         if self.weight_decay < 0:
@@ -161,6 +189,7 @@ class ScheduleSection:
     min_lr_ratio: float = 0.0
 
     def __post_init__(self) -> None:
+        _check_finite(self, "schedule.")
         if (self.total_steps is None) == (self.epochs is None):
             raise InputError("give exactly one of total_steps and epochs", field="schedule.total_steps",
                              fix="set schedule.total_steps (or schedule.epochs) and leave the other null")
@@ -222,6 +251,7 @@ class TrainConfig:
     progress: bool | None = None
 
     def __post_init__(self) -> None:
+        _check_finite(self, "")
         for key in ("batch_size", "grad_accumulation", "log_every"):
             if getattr(self, key) < 1:
                 raise InputError(f"{getattr(self, key)} is not positive", field=key, fix="use 1 or more")

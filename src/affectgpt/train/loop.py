@@ -84,7 +84,7 @@ def train(cfg: TrainConfig, output: str | Path, *, resume: bool = False,
         cfg: the recipe.
         output: the run folder.
         resume: continue from the newest complete checkpoint in `output` (exact: same weights, optimiser,
-            scheduler, RNG and data position); without one, start from scratch.
+            scheduler, RNG and data position); without one, an InputError (nothing is created).
         parts: the model and data to train, or a builder of them; None builds them from cfg (train/build.py).
         until: stop after this optimiser step, with a checkpoint, as a preempted job would (tests, budgets).
         on_step: called with a StepRecord after every optimiser step, on the main process only (a progress bar).
@@ -92,14 +92,19 @@ def train(cfg: TrainConfig, output: str | Path, *, resume: bool = False,
             for unreadable media), on every process that has one.
 
     Raises:
-        InputError: `output` already holds a run and resume is False; a checkpoint that does not match cfg.
+        InputError: `output` already holds a run and resume is False; resume is True and `output` holds no
+            complete checkpoint; a checkpoint that does not match cfg.
     """
     output = Path(output)
-    accelerator = make_accelerator(cfg, on_note=on_note)
-    found = state.list_checkpoints(output)
+    found = state.list_checkpoints(output)  # checked before anything is made: a refused run leaves no folder
     if found and not resume:
         raise InputError("the output folder already holds checkpoints", path=output,
                          fix="pass --resume to continue that run, or choose another --output")
+    if resume and not found:
+        raise InputError("the output folder holds no complete checkpoint to resume from", path=output,
+                         field="--resume",
+                         fix="drop --resume to start a new run, or give the --output of the run to continue")
+    accelerator = make_accelerator(cfg, on_note=on_note)
     if accelerator.is_main_process:
         output.mkdir(parents=True, exist_ok=True)
         from affectgpt.io.atomic import write_text

@@ -122,7 +122,11 @@ def restore_optimizer(folder: Path, model: Any, optimizer: Any) -> None:
     from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
 
     path = folder / STATE / "optimizer.pt"
-    saved = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # truncated zip, refused pickle, missing file: all say the same to the user
+        raise InputError(f"unreadable optimiser state ({type(exc).__name__}: {' '.join(str(exc).split())[:200]})",
+                         path=path, fix=f"{checkpoint.DAMAGED}, or resume from another checkpoint") from exc
     try:
         set_optimizer_state_dict(model, optimizer, saved, options=StateDictOptions(full_state_dict=True))
     except (KeyError, ValueError, RuntimeError, AssertionError) as exc:
@@ -134,11 +138,9 @@ def restore_optimizer(folder: Path, model: Any, optimizer: Any) -> None:
 def restore_rng(folder: Path, rank: int) -> None:
     """This process's RNG state, when the checkpoint has one for its rank (a run resumed with more processes
     starts the new ones from their seeds)."""
-    from safetensors.torch import load_file
-
     rng_file = folder / STATE / f"rng_{rank}.safetensors"
     if rng_file.is_file():
-        rng = load_file(str(rng_file))
+        rng = checkpoint.read_safetensors(rng_file)
         torch.set_rng_state(rng["torch"])
         cuda = [rng[k] for k in sorted(rng) if k.startswith("cuda_")]
         if cuda and torch.cuda.is_available():

@@ -26,6 +26,7 @@ from affectgpt.bench.results import ORACLE_NOTE, SCHEMA_VERSION
 from affectgpt.errors import InputError
 from affectgpt.extras import require
 from affectgpt.io.atomic import write_text
+from affectgpt.io.limits import not_utf8
 
 DATASET_KEYS = ("dataset", "protocol", "primary_metric", "epochs", "best")
 SUITE_KEYS = ("protocol", "selection", "results", "row", "mean", "mean_present")
@@ -123,7 +124,9 @@ def load_result_set(path: str | Path, name: str) -> ResultSet:
         raise InputError("result file not found", path=path, fix=FIX_JSON)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except UnicodeDecodeError:
+        raise not_utf8(path) from None
+    except json.JSONDecodeError as exc:
         raise InputError(f"not JSON ({exc})", path=path, fix=FIX_JSON) from None
     if not isinstance(data, dict) or "schema_version" not in data:
         raise InputError("not a MER-UniBench result (no schema_version)", path=path, field="schema_version",
