@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -57,3 +58,23 @@ def write_csv(path: Path, header: str, rows: list[tuple[str, str]]) -> Path:
         writer.writerow(header.split(","))
         writer.writerows(rows)
     return path
+
+
+# The robustness matrix (tests/robustness/test_matrix.py) prints how many cases it ran for each command.
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    counts: Counter[str] = Counter()
+    outcomes: dict[str, Counter[str]] = {}
+    for outcome in ("passed", "failed", "skipped"):
+        for report in terminalreporter.stats.get(outcome, []):
+            if "test_hostile_input[" in report.nodeid and report.when in ("call", "setup"):
+                if report.when == "setup" and outcome == "passed":
+                    continue
+                command = report.nodeid.split("[", 1)[1].split(" | ", 1)[0]
+                counts[command] += 1
+                outcomes.setdefault(command, Counter())[outcome] += 1
+    if counts:
+        terminalreporter.write_sep("-", "robustness matrix: cases per command")
+        for command, total in counts.items():
+            detail = ", ".join(f"{n} {o}" for o, n in sorted(outcomes[command].items()))
+            terminalreporter.write_line(f"{command:40s} {total:3d} ({detail})")
+        terminalreporter.write_line(f"{'total':40s} {sum(counts.values()):3d}")

@@ -99,6 +99,10 @@ def test_shared_references_that_expand_to_billions_are_refused_quickly(tmp_path,
     monkeypatch.setenv("AFFECTGPT_MAX_PICKLE_VALUES", "10")
     with pytest.raises(InputError, match="more than 10 values"):
         read_npz(path)
+    for bad in ("0", "-5", "many"):
+        monkeypatch.setenv("AFFECTGPT_MAX_PICKLE_VALUES", bad)
+        with pytest.raises(InputError, match="not a positive whole number"):
+            read_npz(path)
 
 
 def test_pickled_data_nested_too_deep_is_refused(tmp_path):

@@ -118,6 +118,16 @@ def test_a_dest_folder_holding_other_files_is_never_replaced(server, tmp_path, c
     assert sorted(p.name for p in partial.iterdir()) == sorted(WHEEL_FILES)
 
 
+def test_an_oversized_download_is_cut_off_and_refused(server, tmp_path):
+    from affectgpt.lexicon import fetch
+
+    release = RELEASES["2025"]
+    server.files[f"/{release.commit}/{release.folder}/wheel2.xlsx"] = bytes(fetch.MAX_DOWNLOAD + 10)
+    with pytest.raises(InputError, match="more than 16 MiB") as info:
+        fetch_wheels("2025", base_url=server.url, dest=tmp_path / "w")
+    assert "wheel2.xlsx" in str(info.value) and not (tmp_path / "w").exists()
+
+
 def test_http_error_exits_2_through_the_cli(server, tmp_path, capsys):
     release = RELEASES["2025"]
     del server.files[f"/{release.commit}/{release.folder}/format.csv"]

@@ -50,10 +50,18 @@ def resolve_config(name: str):
     path = Path(name)
     if path.suffix == ".json" and path.is_file():
         try:
-            return ModelConfig.from_json(json.loads(path.read_text(encoding="utf-8")))
+            return ModelConfig.from_json(json.loads(path.read_text(encoding="utf-8"),
+                                                    parse_constant=_no_constant))
+        except InputError as exc:
+            raise InputError(exc.what, path=path, field=exc.field, fix=exc.fix) from exc
         except ValueError as exc:
             raise InputError(f"not valid JSON ({exc})", path=path, fix="write the config as JSON") from exc
     return get_preset(name)
+
+
+def _no_constant(name: str) -> None:
+    """NaN and Infinity are not JSON (Python's json module reads them unless told not to)."""
+    raise ValueError(f"{name} is not a JSON value")
 
 
 def run_summary(args: argparse.Namespace) -> int:

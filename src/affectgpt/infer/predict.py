@@ -82,10 +82,12 @@ def predict(model: Any, tokenizer: Any, clips: str | Path, target: str | Path, *
     done = _read_partial(partial)
     todo = [(n, p) for n, p in clip_sources(clips) if n not in done]
     target.parent.mkdir(parents=True, exist_ok=True)
-    with open(partial, "a", encoding="utf-8") as log:
+    log = None  # the resume log is opened with the first answer: a run that fails before it leaves no file
+    try:
         for group in _batches(todo, max(1, batch_size)):
             loaded = [_load(name, path, model.cfg.visual_input, subtitles or {}) for name, path in group]
             texts = answer(model, tokenizer, loaded, task=task, generation=generation or Generation())
+            log = log or open(partial, "a", encoding="utf-8")  # noqa: SIM115 - closed in finally
             for (name, _), text in zip(group, texts, strict=True):
                 log.write(json.dumps({"name": name, "text": text}, ensure_ascii=False) + "\n")
                 done[name] = text
@@ -93,6 +95,9 @@ def predict(model: Any, tokenizer: Any, clips: str | Path, target: str | Path, *
             os.fsync(log.fileno())
             if on_batch:
                 on_batch(len(group))
+    finally:
+        if log is not None:
+            log.close()
     names = sorted(done)
     write_npz(target, {"filenames": names, "fileitems": [done[n] for n in names]})
     partial.unlink(missing_ok=True)

@@ -82,9 +82,12 @@ def max_values() -> int:
     """The most values a pickled structure may expand to (AFFECTGPT_MAX_PICKLE_VALUES, default 50 million)."""
     raw = os.environ.get("AFFECTGPT_MAX_PICKLE_VALUES", "")
     try:
-        return int(raw) if raw.strip() else DEFAULT_MAX_VALUES
+        value = int(raw) if raw.strip() else DEFAULT_MAX_VALUES
     except ValueError:
-        raise ValueError(f"AFFECTGPT_MAX_PICKLE_VALUES={raw!r} is not a whole number") from None
+        value = 0
+    if value < 1:
+        raise ValueError(f"AFFECTGPT_MAX_PICKLE_VALUES={raw!r} is not a positive whole number")
+    return value
 
 
 def materialize(value: Any) -> Any:

@@ -1,7 +1,8 @@
 """Read name -> value tables: CSV, JSONL and the original release's .npz layouts.
 
 Layouts understood:
-- CSV with a header: a `name` column and one value column (named, or the only other column);
+- CSV with a header: a `name` column and one value column (named, or the only other column unless that one is
+  named for another role: `text` is never read as emotion words, nor `openset` as text);
 - JSONL: one object per line with `name` and a value key;
 - the original `-openset.npz` / `-openset-sentiment.npz`: unicode arrays `filenames` and `fileitems`;
 - the original `checkpoint_*.npz`: key `name2reason`, a pickled dict (read with the allow-list unpickler).
@@ -180,6 +181,11 @@ def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
+# Column names that say what a column holds (generated text, emotion words, a sentiment, a label): such a column is
+# never taken in place of another one, so generated text is not scored as emotion words, nor the reverse.
+ROLE_COLUMNS = frozenset({"text", "reason", "description", "openset", "sentiment", "label", "labels", "prediction"})
+
+
 def _pick_column(path: Path, columns: list[str], value_keys: Sequence[str], missing_fix: str | None = None) -> str:
     for key in value_keys:
         if key in columns:
@@ -187,6 +193,12 @@ def _pick_column(path: Path, columns: list[str], value_keys: Sequence[str], miss
     if missing_fix is not None:
         raise _missing(path, value_keys, "columns", columns, missing_fix)
     others = [c for c in columns if c != "name"]
+    if len(others) == 1 and others[0].lower() in ROLE_COLUMNS and value_keys:
+        wanted = " or ".join(repr(k) for k in value_keys)
+        raise InputError(f"the only value column is {others[0]!r}, which holds something else than the {wanted} "
+                         "asked for here", path=path, field=others[0],
+                         fix="give the file the column this command reads (generated text goes through "
+                             "`affectgpt extract` first)")
     if len(others) == 1:
         return others[0]
     wanted = " or ".join(repr(k) for k in value_keys) or "one value column"

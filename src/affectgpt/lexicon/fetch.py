@@ -105,6 +105,9 @@ def fetch_wheels(version: str = "2025", *, base_url: str | None = None, dest: Pa
     return dest
 
 
+MAX_DOWNLOAD = 16 << 20  # the published wheel files are under 1 MiB each; nothing larger is read into memory
+
+
 def _check_replaceable(dest: Path) -> None:
     """The folder is replaced whole by the verified files: refuse one that holds anything else (or is a file)."""
     if dest.exists() and not dest.is_dir():
@@ -120,7 +123,7 @@ def _download(url: str, timeout: float) -> bytes:
     request = urllib.request.Request(url, headers={"User-Agent": "affectgpt-fetch-wheels"})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.read()
+            data = response.read(MAX_DOWNLOAD + 1)
     except urllib.error.HTTPError as exc:
         raise InputError(f"download failed: HTTP {exc.code}", path=url,
                          fix="check the network or --base-url, then run fetch-wheels again") from exc
@@ -128,6 +131,10 @@ def _download(url: str, timeout: float) -> bytes:
         reason = getattr(exc, "reason", exc)
         raise InputError(f"download failed: {reason}", path=url,
                          fix="check the network or --base-url, or pass --wheel-dir with local copies") from exc
+    if len(data) > MAX_DOWNLOAD:
+        raise InputError(f"the server sent more than {MAX_DOWNLOAD >> 20} MiB for one wheel file", path=url,
+                         fix="the server does not hold the pinned file; check --base-url")
+    return data
 
 
 def _sha256(path: Path) -> str:

@@ -139,6 +139,11 @@ class ModelConfig:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ModelConfig:
+        """A config from its JSON form: unknown keys and values of the wrong type (a float where a whole number
+        goes, text where a list goes, NaN...) are InputErrors naming the key."""
+        if not isinstance(data, dict):
+            raise InputError(f"a model config is a JSON object, not {type(data).__name__}", field="model",
+                             fix="write the config as an object of ModelConfig fields (affectgpt model config NAME)")
         known = set(cls.__dataclass_fields__)
         unknown = sorted(set(data) - known)
         if unknown:
@@ -148,10 +153,37 @@ class ModelConfig:
             raise InputError(f"unknown model config key {unknown[0]!r}", field=f"model.{unknown[0]}",
                              fix=f"did you mean {hint[0]!r}?" if hint else f"known keys: {', '.join(sorted(known))}")
         values = dict(data)
-        for key in ("modalities", "lora_targets"):
-            if key in values:
-                values[key] = tuple(values[key])
+        for key, value in values.items():
+            values[key] = _typed(key, value, cls.__dataclass_fields__[key].default)
         return cls(**values)
+
+
+def _typed(key: str, value: Any, default: Any) -> Any:
+    """`value` checked against the type of the field's default (tuples come from JSON lists)."""
+    import math
+
+    def wrong(kind: str) -> InputError:
+        return InputError(f"{value!r} is not {kind}", field=f"model.{key}", fix=f"give {key} as {kind}")
+
+    if isinstance(default, bool) or default is None:
+        if default is None and not (value is None or isinstance(value, dict)):
+            raise wrong("an object (or null)")
+        return value
+    if isinstance(default, int):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise wrong("a whole number")
+    elif isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise wrong("a finite number")
+        return float(value)
+    elif isinstance(default, str):
+        if not isinstance(value, str):
+            raise wrong("text")
+    elif isinstance(default, tuple):
+        if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+            raise wrong("a list of text")
+        return tuple(value)
+    return value
 
 
 _RELEASED = ModelConfig(llm_config=QWEN25_7B, visual_config=CLIP_VIT_L14, audio_config=HUBERT_LARGE)
