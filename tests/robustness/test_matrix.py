@@ -138,6 +138,10 @@ ROWS: tuple[Row, ...] = (
     Row("preprocess --output", "output_folder", "cache",
         lambda k, h, o: ["preprocess", str(k["clip.mp4"]), "--output", str(h), "--no-progress", "--no-faces"],
         output="folder", needs=("av", "cv2")),
+    Row("preprocess --asr-model", "model_folder", "whisper",
+        lambda k, h, o: ["preprocess", str(k["clip.mp4"]), "--output", str(o), "--no-progress", "--no-faces",
+                         "--asr-model", str(h)],
+        output="folder", needs=("av", "cv2", "faster_whisper")),
     Row("features extract --manifest", "table", "manifest.csv",
         lambda k, h, o: ["features", "extract", "--manifest", str(h), "--output", str(o), "--visual-encoder",
                          str(k["tiny-clip"]), "--audio-encoder", str(k["tiny-hubert"]), "--no-progress"],
@@ -169,6 +173,9 @@ ROWS: tuple[Row, ...] = (
                          str(o), "--subtitles", str(h), "--max-new-tokens", "2"],
         output="folder", expect={**VALID_ANYWAY, **CUT_MAY_BE_VALID, "nan_values": {0}},
         skip_kinds=("traversal_names",), needs=("torch", "av")),
+    Row("train --resume", "run_folder", "run",
+        lambda k, h, o: ["train", "--config", str(k["tiny-cpu.yaml"]), "--output", str(h), "--resume"],
+        output="none", needs=("torch", "yaml")),
     Row("train --config", "yaml", "tiny-cpu.yaml",
         lambda k, h, o: ["train", "--config", str(h), "--output", str(o)],
         output="folder", skip_kinds=("truncated_third", "truncated_two_thirds"), needs=("torch", "yaml")),
@@ -231,6 +238,8 @@ def _make_kit(root: Path) -> Kit:
     files["out.csv"] = root / "out.csv"
     files["cache"] = root / "cache"
     files["imported"] = root / "imported"
+    files["whisper"] = root / "whisper"
+    files["run"] = root / "run"
     assert main([*SCORE, "--predictions", str(files["preds.csv"]), "--labels", str(files["labels.csv"]),
                  "--output", str(root / "result.json")]) == 0
     files["result.json"] = root / "result.json"

@@ -269,15 +269,31 @@ def _output(kind: str, valid: Path, target: Path) -> None:
         raise KeyError(kind)
 
 
+def _folder(kind: str, valid: Path, target: Path) -> None:
+    """A folder given where a model folder or a run folder is expected."""
+    if kind == "file_not_folder":
+        target.write_text("not a folder\n", encoding="utf-8")
+        return
+    target.mkdir()
+    if kind == "damaged_model":
+        (target / "model.bin").write_bytes(_random_bytes(4096))
+        (target / "config.json").write_text("{}", encoding="utf-8")
+    elif kind == "unrelated_files":
+        (target / "notes.txt").write_text("not a run\n", encoding="utf-8")
+    elif kind != "empty_folder":
+        raise KeyError(kind)
+
+
 UNWRITABLE = Path("/proc/self/affectgpt-matrix")  # no process, root included, can create anything here
 
 
 _ROLE_MAKERS: dict[str, Callable[[str, Path, Path], None]] = {
     "table": _table, "npz": _npz, "json": _json, "yaml": _yaml, "video": _video, "pth": _pth,
     "text": _table, "checkpoint": _checkpoint, "output_file": _output, "output_folder": _output,
-    "clip_folder": _clip_folder,
+    "clip_folder": _clip_folder, "model_folder": _folder, "run_folder": _folder,
 }
 
+_FOLDER_ROLES = ("checkpoint", "output_file", "output_folder", "clip_folder", "model_folder", "run_folder")
 _FILE_KINDS = ("random_bytes", "empty", "truncated_third", "truncated_two_thirds", "directory")
 KINDS: dict[str, tuple[str, ...]] = {
     "table": (*_FILE_KINDS, "wrong_encoding", "bom", "nan_values", "huge_field", "traversal_names", "long_row",
@@ -293,6 +309,8 @@ KINDS: dict[str, tuple[str, ...]] = {
     "output_file": ("existing_directory", "unwritable_place"),
     "output_folder": ("existing_file", "unwritable_place"),
     "clip_folder": ("truncated_cache_file", "text_as_video", "no_clips"),
+    "model_folder": ("file_not_folder", "empty_folder", "damaged_model"),
+    "run_folder": ("empty_folder", "unrelated_files"),
 }
 
 
@@ -302,6 +320,6 @@ def make(kind: str, role: str, valid: Path, folder: Path) -> Path:
     if kind == "unwritable_place":
         return UNWRITABLE / f"hostile-{kind}{valid.suffix}"
     target = folder / f"hostile-{kind}{valid.suffix}"
-    if role in ("checkpoint", "output_file", "output_folder", "clip_folder") or not _common(kind, valid, target):
+    if role in _FOLDER_ROLES or not _common(kind, valid, target):
         _ROLE_MAKERS[role](kind, valid, target)
     return target

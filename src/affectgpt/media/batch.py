@@ -138,12 +138,9 @@ def check_options(options: ClipOptions) -> None:
             raise InputError("not a faster-whisper model folder: no model.bin", path=folder, field="--asr-model",
                              fix="convert the Whisper model with ct2-transformers-converter, or pass the right "
                                  "folder")
-        import importlib.util
+        from affectgpt.media.subtitles import load_asr_model
 
-        if importlib.util.find_spec("faster_whisper") is None:
-            from affectgpt.errors import MissingExtra
-
-            raise MissingExtra("faster_whisper", "asr")
+        load_asr_model(folder)  # up front: a model that cannot load fails here, not once per clip
 
 
 def faces_npy_file(folder: str | Path, name: str) -> Path:

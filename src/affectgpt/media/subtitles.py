@@ -122,10 +122,25 @@ def transcribe(audio: Any, sample_rate: int, *, model_dir: str | Path, language:
     if sample_rate != ASR_SAMPLE_RATE:
         soxr = require("soxr", extra="media")
         samples = soxr.resample(samples, sample_rate, ASR_SAMPLE_RATE).astype(np.float32)
-    model = _whisper(str(model_dir.resolve()), device)
+    model = load_asr_model(model_dir, device)
     segments, _info = model.transcribe(samples, language=language, beam_size=5, temperature=0.0,
                                        condition_on_previous_text=False)
     return " ".join(text for text in (segment.text.strip() for segment in segments) if text)
+
+
+def load_asr_model(model_dir: str | Path, device: str = "auto") -> Any:
+    """The faster-whisper model of a local folder, loaded once per process; a folder it cannot load (a damaged
+    model.bin, a missing tokenizer) is an InputError naming the folder."""
+    from affectgpt.errors import AffectGPTError
+
+    try:
+        return _whisper(str(Path(model_dir).resolve()), device)
+    except AffectGPTError:
+        raise
+    except Exception as exc:  # CTranslate2 and tokenizers raise their own errors for damaged folders
+        raise InputError(f"not a loadable faster-whisper model ({' '.join(str(exc).split())[:200]})",
+                         path=model_dir, field="--asr-model",
+                         fix="convert the Whisper model again with ct2-transformers-converter") from exc
 
 
 @functools.cache
