@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import os
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -132,3 +133,39 @@ def test_a_broken_pipe_is_still_success(monkeypatch, capsys):
     assert main(["model", "ls"]) == 0
     assert capsys.readouterr().err == ""
 
+
+
+def test_help_lists_the_command_groups(capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["--help"])
+    assert stop.value.code == 0
+    out = capsys.readouterr().out
+    assert "more commands to come" not in " ".join(out.split())
+    for group in ("bench", "extract", "preprocess", "model", "describe", "predict", "train", "features"):
+        assert f"\n    {group} " in out or f"\n    {group}\n" in out, group  # in the command list
+    description = out.split("positional arguments")[0]
+    for word in ("score", "extract", "preprocess", "train", "predict"):
+        assert word in description, word
+
+
+TINY = str(Path(__file__).resolve().parents[1] / "configs" / "tiny-cpu.yaml")
+
+
+def test_train_refuses_an_output_that_is_a_file_up_front(tmp_path, capsys):
+    plain = tmp_path / "run"
+    plain.write_text("not a folder")
+    assert main(["train", "--config", TINY, "--output", str(plain)]) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert line.startswith(f"error: {plain}: --output: is a file, but a folder is expected here")
+    assert plain.read_text() == "not a folder"
+
+
+def test_train_refuses_an_output_that_cannot_be_written_up_front(tmp_path, capsys, monkeypatch):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode: False if Path(p) == locked else real_access(p, mode))
+    monkeypatch.setattr("affectgpt.config.load_config", lambda *a, **k: pytest.fail("the recipe was read first"))
+    assert main(["train", "--config", TINY, "--output", str(locked / "run")]) == 2
+    assert "is not writable" in _one_line(capsys.readouterr().err)
+    assert list(locked.iterdir()) == []

@@ -245,3 +245,113 @@ def test_help_epilogs_parse(capsys):
             command = command.split("#")[0].split()
             assert command[0] == "affectgpt"
             parser.parse_args(command[1:])
+
+
+# --- the protocol asked for is the protocol scored (issue 13 C.3) --------------------------------------------
+
+def _edited_wheels(wheel_dir, tmp_path):
+    folder = tmp_path / "edited-wheels"
+    shutil.copytree(wheel_dir, folder)
+    with open(folder / "format.csv", "a", encoding="utf-8") as handle:
+        handle.write('zestful,"zestful,zest"\n')
+    return folder
+
+
+def test_official_protocol_refuses_the_2026_files(tmp_path, capsys, reference_dir):
+    labels, preds = basic_files(tmp_path)
+    wheels_2026 = reference_dir / "emotion_wheel-2026"
+    out = tmp_path / "r.json"
+    base = ["bench", "score", "--dataset", "mer2023", "--predictions", str(preds), "--labels", str(labels),
+            "--format", "json", "-o", str(out)]
+    err = _fails([*base, "--protocol", "official", "--wheel-dir", str(wheels_2026)], capsys,
+                 str(wheels_2026), "format.csv", "official-2026", "--protocol auto")
+    assert "synonym.xlsx" not in err.split("Fix:")[0]  # only the file that differs is named
+    assert not out.exists()
+    assert main([*base, "--protocol", "official-2026", "--wheel-dir", str(wheels_2026)]) == 0
+    assert json.loads(out.read_text())["protocol"] == "official-2026"
+    assert main([*base, "--protocol", "auto", "--wheel-dir", str(wheels_2026)]) == 0
+    assert json.loads(out.read_text())["protocol"] == "official-2026"
+
+
+def test_edited_wheel_files_are_not_scored_as_official(tmp_path, capsys, wheel_dir):
+    labels, preds = basic_files(tmp_path)
+    edited = _edited_wheels(wheel_dir, tmp_path)
+    out = tmp_path / "r.json"
+    base = ["bench", "score", "--dataset", "mer2023", "--predictions", str(preds), "--labels", str(labels),
+            "--format", "json", "-o", str(out), "--wheel-dir", str(edited)]
+    for protocol in ("official", "official-2026"):
+        err = _fails([*base, "--protocol", protocol], capsys, str(edited), "format.csv", "--protocol auto")
+        assert "wheel1.xlsx" not in err.split("Fix:")[0]
+        assert not out.exists()
+    assert main([*base, "--protocol", "auto"]) == 0  # auto accepts what it finds, and the result says so
+    assert json.loads(out.read_text())["protocol"].startswith("official-custom-")
+    assert main(["bench", "suite", "--protocol", "official", "--wheel-dir", str(edited), "--predictions-root",
+                 str(tmp_path), "--labels-root", str(tmp_path)]) == 2
+    assert "format.csv" in capsys.readouterr().err
+
+
+# --- caveats in every format (issue 13 C.4) and a single file (C.5) ------------------------------------------
+
+ORACLE_WORDS = "not a fair model selection"
+
+
+def _suite_root(tmp_path):
+    labels, preds = basic_files(tmp_path / "x")
+    shutil.copytree(preds, tmp_path / "preds" / "mer2023")
+    (tmp_path / "labels" / "mer2023").mkdir(parents=True)
+    shutil.copy(labels, tmp_path / "labels" / "mer2023" / "test_labels.csv")
+    return tmp_path / "preds", tmp_path / "labels"
+
+
+@pytest.mark.parametrize("fmt", ["csv", "markdown", "latex"])
+def test_score_formats_keep_the_oracle_and_partial_notes(tmp_path, capsys, fmt):
+    labels, preds = basic_files(tmp_path)
+    assert main(score(["--dataset", "mer2023", "--predictions", str(preds), "--labels", str(labels),
+                       "--format", fmt])) == 0
+    out = capsys.readouterr().out
+    assert "ORACLE" in out and ORACLE_WORDS in out
+    assert "partial ground truth" in out and "4 of the 411" in out
+    if fmt in ("latex", "markdown"):
+        assert str(tmp_path) not in out and "/" + preds.name not in out  # no file paths in a paper table
+    if fmt == "latex":
+        assert "\\footnotesize" in out
+
+
+@pytest.mark.parametrize("fmt", ["csv", "markdown", "latex"])
+def test_suite_formats_keep_the_oracle_and_partial_notes(tmp_path, capsys, fmt):
+    preds, labels = _suite_root(tmp_path)
+    assert main(["bench", "suite", "--protocol", "builtin", "--predictions-root", str(preds),
+                 "--labels-root", str(labels), "--format", fmt]) == 0
+    out = capsys.readouterr().out
+    assert "ORACLE" in out and ORACLE_WORDS in out
+    assert "partial ground truth" in out and "MER2023" in out
+    assert str(tmp_path) not in out
+
+
+def test_full_ground_truth_has_no_partial_note_and_a_fixed_epoch_no_oracle_note(tmp_path, capsys):
+    samples = [(f"n{i}", "happy", "[happy]") for i in range(411)]  # the whole MER2023 test set's size
+    labels, preds = basic_files(tmp_path, samples=samples)
+    assert main(score(["--dataset", "mer2023", "--predictions", str(preds), "--labels", str(labels),
+                       "--format", "markdown"])) == 0
+    out = capsys.readouterr().out
+    assert "partial ground truth" not in out and ORACLE_WORDS in out
+    preds_root, labels_root = _suite_root(tmp_path / "s")
+    assert main(["bench", "suite", "--protocol", "builtin", "--predictions-root", str(preds_root),
+                 "--labels-root", str(labels_root), "--format", "csv", "--epoch", "1"]) == 0
+    out = capsys.readouterr().out
+    assert ORACLE_WORDS not in out and "partial ground truth" in out
+
+
+def test_a_single_file_without_an_epoch_prints_no_epoch_line(tmp_path, capsys):
+    labels = write_csv(tmp_path / "labels.csv", "name,label", [(n, g) for n, g, _ in BASIC])
+    preds = write_csv(tmp_path / "answers.csv", "name,openset", [(n, p) for n, _, p in BASIC])
+    args = score(["--dataset", "mer2023", "--predictions", str(preds), "--labels", str(labels)])
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "None" not in out and "best epoch" not in out and "ORACLE" not in out
+    assert "single file" in out and "HIT 33.33" in out
+    assert main([*args, "--format", "json", "-o", str(tmp_path / "r.json")]) == 0
+    result = json.loads((tmp_path / "r.json").read_text())
+    assert result["best"]["epoch"] is None and result["epochs"][0]["epoch"] is None
+    assert main([*args, "--format", "markdown"]) == 0
+    assert "None" not in capsys.readouterr().out

@@ -115,25 +115,161 @@ def test_llm_backend_needs_its_options(tmp_path, capsys):
     assert "did you mean 'openai'" in capsys.readouterr().err
 
 
+# --- text the lexicon cannot read (issue 13 C.1) -------------------------------------------------------------
+
+def _bilingual(reference_dir, tmp_path, count=40):
+    """The first `count` rows of the real EMER reasonings, name,chinese,english (long descriptions)."""
+    import csv
+
+    source = reference_dir / "emer" / "emer_v2_reason.csv"
+    if not source.is_file():
+        pytest.skip(f"{source} not found")
+    with open(source, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))[:count]
+    path = tmp_path / "emer.csv"
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["name", "chinese", "english"])
+        writer.writerows((r["name"], r["chinese"], r["english"]) for r in rows)
+    return path, rows
+
+
+def _name_text(path, rows, column):
+    import csv
+
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["name", "text"])
+        writer.writerows((r["name"], r[column]) for r in rows)
+    return path
+
+
+def test_chinese_text_is_reported_and_fails_the_file(reference_dir, tmp_path, capsys):
+    """The real Chinese EMER reasonings gave `[]` for every item and "40 ok": now each file counts the texts the
+    lexicon cannot read, warns once, and a file that is mostly unreadable is not written (exit 3)."""
+    _, rows = _bilingual(reference_dir, tmp_path)
+    source = _name_text(tmp_path / "zh.csv", rows, "chinese")
+    out = tmp_path / "zh-openset.csv"
+    assert main(["extract", "labels", "--input", str(source), "--output", str(out), "--format", "csv",
+                 "--no-progress"]) == 3
+    err = capsys.readouterr().err
+    assert err.count("warning:") == 1 and "40 of 40 texts" in err and "not in Latin script" in err
+    assert "NOT written" in err and "--text-column" in err
+    assert not out.exists()
+
+
+def test_text_column_picks_the_english_column_of_the_real_bilingual_file(reference_dir, tmp_path, capsys):
+    source, _ = _bilingual(reference_dir, tmp_path)
+    out = tmp_path / "en-openset.csv"
+    args = ["extract", "labels", "--input", str(source), "--output", str(out), "--format", "csv", "--no-progress"]
+    assert main([*args, "--text-column", "english"]) == 0
+    err = capsys.readouterr().err
+    assert "warning" not in err and "40 ok" in err
+    from affectgpt.io.tables import read_table
+
+    answers = read_table(out, ("openset",)).values
+    assert sum(a != "[]" for a in answers) >= 35  # the long English reasonings name emotions
+    assert main([*args, "--text-column", "chinese", "--force"]) == 3
+    assert "40 of 40 texts" in capsys.readouterr().err
+
+
+def test_transcripts_chinese_column_is_refused_english_column_read(reference_dir, tmp_path, capsys):
+    import csv
+
+    source = reference_dir / "transcripts" / "mer2023.csv"
+    if not source.is_file():
+        pytest.skip(f"{source} not found")
+    with open(source, newline="", encoding="utf-8") as handle:
+        rows = list(csv.reader(handle))[:31]
+    path = tmp_path / "subtitles.csv"
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows(rows)
+    out = tmp_path / "o.csv"
+    args = ["extract", "labels", "--input", str(path), "--output", str(out), "--format", "csv", "--no-progress"]
+    assert main([*args, "--text-column", "chinese"]) == 3
+    assert "27 of 30 texts" in capsys.readouterr().err and not out.exists()  # 3 clips have no speech
+    assert main([*args, "--text-column", "english"]) == 0
+    assert "warning" not in capsys.readouterr().err
+
+
+def test_generated_bilingual_csv_and_a_minority_of_unreadable_texts(tmp_path, capsys):
+    path = write_csv_rows(tmp_path / "bi.csv", ["name", "chinese", "english"], [
+        ("a", "他很高兴，也有点紧张。", "He is happy and a little nervous."),
+        ("b", "她非常生气。", "She is very angry."),
+        ("c", "他感到悲伤。", "He feels sad."),
+    ])
+    out = tmp_path / "o.csv"
+    args = ["extract", "labels", "--input", str(path), "--output", str(out), "--format", "csv", "--no-progress"]
+    assert main(args) == 2  # two text columns: which one is not guessed
+    err = capsys.readouterr().err
+    assert "cannot tell the value column" in err and "--text-column english" in err
+    assert main([*args, "--text-column", "english"]) == 0
+    from affectgpt.io.tables import read_table
+
+    assert read_table(out, ("openset",)).as_dict() == {"a": "[happy, nervous]", "b": "[angry]", "c": "[sad]"}
+    assert main([*args, "--text-column", "nope", "--force"]) == 2
+    assert "'nope'" in capsys.readouterr().err
+    # one Chinese text of three: written, with one warning that counts it
+    mixed = write_csv_rows(tmp_path / "mixed.csv", ["name", "text"], [
+        ("a", "He is happy."), ("b", "她非常生气。"), ("c", "He feels sad.")])
+    assert main(["extract", "labels", "--input", str(mixed), "--output", str(tmp_path / "m.csv"), "--format",
+                 "csv", "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("warning:") == 1 and "1 of 3 texts" in err and (tmp_path / "m.csv").is_file()
+    # a language in Latin script that is not English: no English word at all
+    french = write_csv_rows(tmp_path / "fr.csv", ["name", "text"], [
+        ("a", "Dans la vidéo, il parle vite et fort, les yeux grands ouverts, puis il se tait longuement."),
+        ("b", "Elle regarde par la fenêtre pendant un long moment sans dire un seul mot à personne.")])
+    assert main(["extract", "labels", "--input", str(french), "--output", str(tmp_path / "f.csv"), "--format",
+                 "csv", "--no-progress"]) == 3
+    assert "2 of 2 texts" in capsys.readouterr().err
+
+
+def test_sentiment_of_chinese_emotion_words_is_not_a_silent_neutral(tmp_path, capsys):
+    path = write_csv_rows(tmp_path / "x-openset.csv", ["name", "openset"], [
+        ("a", "[高兴, 开心]"), ("b", "[生气]")])
+    out = tmp_path / "s.csv"
+    assert main(["extract", "sentiment", "--input", str(path), "--output", str(out), "--format", "csv",
+                 "--no-progress"]) == 3
+    assert "2 of 2" in capsys.readouterr().err and not out.exists()
+
+
+def write_csv_rows(path, header, rows):
+    import csv
+
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+# --- malformed answers (issue 13 C.2) --------------------------------------------------------------------------
+
+def test_openai_all_malformed_is_a_failure_and_writes_nothing(llm_server, tmp_path, capsys):
+    llm_server.add_rule("", "I cannot tell")
+    outputs = _generated(tmp_path / "outputs")
+    out = tmp_path / "out"
+    assert main(["extract", "labels", "--input", str(outputs), "--output", str(out),
+                 *_llm_args(llm_server, tmp_path / "c.sqlite")]) == 3
+    err = capsys.readouterr().err
+    assert "3 malformed" in err and "NOT written" in err and "I cannot tell" in err
+    assert not out.exists() or list(out.iterdir()) == []
+
+
 @pytest.mark.reference
-def test_transformers_backend_on_the_tiny_local_model(chat_model_dir, one_torch_thread, tmp_path, capsys):
-    """A random-weight model answers gibberish: the job must finish, keep every answer verbatim, mark the
-    ones that are not bracketed lists as malformed, and write files the scorer reads."""
+def test_transformers_all_malformed_is_a_failure_and_writes_nothing(chat_model_dir, one_torch_thread, tmp_path,
+                                                                   capsys):
+    """A random-weight model answers junk: no answer is a bracketed list, so nothing is written (exit 3) and the
+    junk is reported, as for the openai backend."""
     pytest.importorskip("transformers")
     outputs = _generated(tmp_path / "outputs")
-    args = ["extract", "labels", "--input", str(outputs), "--output", str(outputs), "--backend", "transformers",
+    out = tmp_path / "out"
+    args = ["extract", "labels", "--input", str(outputs), "--output", str(out), "--backend", "transformers",
             "--model", str(chat_model_dir), "--device", "cpu", "--temperature", "0", "--max-tokens", "6",
             "--cache", str(tmp_path / "c.sqlite"), "--no-progress"]
-    assert main(args) == 0
-    meta = json.loads((outputs / "checkpoint_000030_loss_0.602-openset.npz.extract.json").read_text())
-    assert meta["items"] == 3 and meta["ok"] + meta["malformed"] == 3 and meta["failed"] == 0
-    assert meta["extractor"]["backend"] == "transformers"
-    assert main(["bench", "score", "--dataset", "mer2023", "--protocol", "builtin", "--predictions",
-                 str(outputs / "checkpoint_000030_loss_0.602-openset.npz"), "--labels",
-                 str(_labels(tmp_path)), "--format", "json", "-o", str(tmp_path / "r.json")]) == 0
-
-
-def _labels(tmp_path):
-    path = tmp_path / "mer_labels.csv"
-    path.write_text("name,label\ns1,happy\ns2,angry\ns3,sad\n")
-    return path
+    assert main(args) == 3
+    err = capsys.readouterr().err
+    assert "0 ok, 3 malformed" in err and "NOT written" in err
+    assert err.count("malformed: the answer is not one bracketed list") == 3  # each junk answer listed
+    assert not out.exists() or list(out.iterdir()) == []

@@ -124,3 +124,15 @@ def test_progress_is_reported_through_callbacks(tmp_path):
     run_job("labels", src, tmp_path / "out", ScriptedExtractor(), force=True, on_start=started.append,
             on_item=items.append)
     assert started == [2] and items == [1, 1]
+
+
+def test_a_file_mostly_malformed_is_not_written(tmp_path):
+    """One rule for every backend: more than half of the items malformed or unreadable -> not written."""
+    src = tmp_path / "gen"
+    src.mkdir()
+    np.savez(src / "checkpoint_000030_loss_0.5.npz", name2reason={"a": "Why?", "b": "How?", "c": "He smiles."})
+    task = plan("labels", src, tmp_path / "out", "csv")[0]
+    report = run_file("labels", task, ScriptedExtractor())
+    assert (report.ok, report.malformed) == (1, 2) and report.incomplete and not report.written
+    assert "2 of 3 items are malformed or unreadable" in report.refused
+    assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []

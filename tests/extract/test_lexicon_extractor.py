@@ -144,3 +144,21 @@ def test_lexicon_extraction_scores_like_the_released_llm_extraction(tmp_path: Pa
     official = resolve_protocol("official", REFERENCE / "emotion_wheel")
     result = score_dataset(DATASETS["mer2023"], predictions, REFERENCE / "labels" / "mer2023", official)
     assert abs(100 * result.epochs[0].metrics["hit"] - 78.5387) <= 0.5
+
+
+def test_text_in_another_script_or_language_is_unreadable_not_emotionless():
+    from affectgpt.extract.lexicon_extractor import LexiconExtractor
+
+    results = LexiconExtractor().labels([
+        "他看起来很高兴，但也有点紧张。",
+        "Dans la vidéo, il parle vite et fort, les yeux grands ouverts, puis il se tait longuement.",
+        "He looks down quietly and says nothing for a while.",  # English without an emotion word: readable
+        "Café au lait, he is happy.",  # a few accented letters: still Latin script
+        "",
+    ])
+    assert [r.status for r in results] == ["unreadable", "unreadable", "ok", "ok", "ok"]
+    assert results[0].detail.startswith("not in Latin script") and results[0].answer == "[]"
+    assert results[1].detail.startswith("no English word")
+    assert results[3].words == ("happy",)
+    sentiment = LexiconExtractor().sentiment(["[高兴]", "[happy]"])
+    assert [r.status for r in sentiment] == ["unreadable", "ok"]

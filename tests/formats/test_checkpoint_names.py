@@ -46,6 +46,9 @@ def test_extraction_steps_chain_into_what_the_scorer_reads():
     ("checkpoint_000030_loss_0.602-openset-sentiment.csv", ("000030", "0.602", "-openset-sentiment", "csv")),
     ("checkpoint_000030_loss_0.602.jsonl", ("000030", "0.602", "", "jsonl")),
     ("checkpoint_7_loss_1e-3-openset.npz", ("7", "1e-3", "-openset", "npz")),
+    ("checkpoint_000300.npz", ("000300", None, "", "npz")),  # a training run's checkpoint_<step>/ folder
+    ("checkpoint_000300-openset.csv", ("000300", None, "-openset", "csv")),
+    ("checkpoint_000300-openset-sentiment.jsonl", ("000300", None, "-openset-sentiment", "jsonl")),
 ])
 def test_checkpoint_names_round_trip(name, parts):
     match = CHECKPOINT_FILE.match(name)
@@ -54,7 +57,8 @@ def test_checkpoint_names_round_trip(name, parts):
 
 
 @pytest.mark.parametrize("name", ["checkpoint_000030_loss_0.602-openset.txt", "checkpoint__loss_0.6.npz",
-                                  "checkpoint_000030_loss_0.602-sentiment.npz", "x-checkpoint_1_loss_1.npz"])
+                                  "checkpoint_000030_loss_0.602-sentiment.npz", "x-checkpoint_1_loss_1.npz",
+                                  "checkpoint_000300_loss_.npz", "checkpoint_000300x.npz", "ckpt60.npz"])
 def test_other_names_do_not_match(name):
     assert CHECKPOINT_FILE.match(name) is None
 
@@ -82,3 +86,18 @@ def test_scorer_and_extraction_discover_the_same_files(tmp_path):
     written = [t.target.name for t in plan("labels", tmp_path, out)]
     assert written == ["checkpoint_000020_loss_0.9-openset.npz", "checkpoint_000100_loss_0.1-openset.npz"]
     assert all(CHECKPOINT_FILE.match(n)["kind"] == TASK_SUFFIX["basic"] for n in written)
+
+
+def test_names_without_a_loss_are_found_by_extraction_and_the_scorer_alike(tmp_path):
+    """`predict` on a training checkpoint writes checkpoint_<step>.npz: extraction finds it, the scorer then finds
+    what extraction wrote, and the placeholder names in their messages show the loss part as optional."""
+    (tmp_path / "checkpoint_000300.npz").write_text("x")
+    (tmp_path / "checkpoint_000100_loss_0.1.npz").write_text("x")
+    out = tmp_path / "out"
+    written = [t.target.name for t in plan("labels", tmp_path, out)]
+    assert written == ["checkpoint_000100_loss_0.1-openset.npz", "checkpoint_000300-openset.npz"]
+    for name in written:
+        (tmp_path / name).write_text("x")
+    assert [(f.path.name, f.epoch) for f in find_prediction_files(tmp_path, DATASETS["mer2023"])] == \
+        [("checkpoint_000100_loss_0.1-openset.npz", 100), ("checkpoint_000300-openset.npz", 300)]
+    assert checkpoint_name("<E>", "<x>", "", "npz") == "checkpoint_<E>[_loss_<x>].npz"

@@ -144,3 +144,123 @@ def test_model_import_command_gives_the_same_model(tmp_path, checkpoint_dir, cap
                  "--visual-encoder", str(models / "tiny-clip"), "--audio-encoder", str(models / "tiny-hubert")]) == 2
     assert "another configuration" in capsys.readouterr().err
     assert not (tmp_path / "bad").exists()
+
+
+def _run_folder(checkpoint_dir: Path, run: Path) -> Path:
+    """A training run folder as `affectgpt train --output RUN` leaves it: two complete checkpoints, one being
+    written (a temporary name) and one without weights."""
+    import shutil
+
+    for step in (2, 4):
+        shutil.copytree(checkpoint_dir, run / f"checkpoint_{step:06d}")
+        (run / f"checkpoint_{step:06d}" / "state").mkdir()
+        (run / f"checkpoint_{step:06d}" / "state" / "trainer.json").write_text(json.dumps({"step": step}))
+    shutil.copytree(checkpoint_dir, run / ".checkpoint_000006.partial")
+    (run / "checkpoint_000008" / "state").mkdir(parents=True)
+    (run / "metrics.jsonl").write_text("")
+    return run
+
+
+def test_describe_and_predict_take_a_training_run_folder(checkpoint_dir, square_clip, caches, tmp_path, capsys):
+    run = _run_folder(checkpoint_dir, tmp_path / "run")
+    assert main(["describe", str(square_clip), "--model", str(run), "--max-new-tokens", "3"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.strip()
+    assert f"using {run / 'checkpoint_000004'}" in captured.err  # the latest complete one, named
+    out = tmp_path / "out"
+    assert main(["predict", "--clips", str(caches), "--model", str(run), "--output", str(out),
+                 "--max-new-tokens", "2"]) == 0
+    assert "checkpoint_000004" in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoint_000004.npz"]
+
+
+def test_describe_takes_an_installed_known_name(checkpoint_dir, square_clip, tmp_path, capsys, monkeypatch):
+    import shutil
+
+    known = pytest.importorskip("affectgpt.model.known")
+    name = sorted(known.KNOWN)[0]
+    monkeypatch.setenv("AFFECTGPT_CACHE_DIR", str(tmp_path / "cache"))
+    assert main(["describe", str(square_clip), "--model", name]) == 2
+    err = capsys.readouterr().err
+    assert f"affectgpt model get {name}" in err and "not installed" in err
+    assert main(["describe", str(square_clip), "--model", name[:-1]]) == 2  # a near miss
+    err = capsys.readouterr().err
+    assert f"did you mean {name!r}" in err and "affectgpt model get" in err
+    installed = shutil.copytree(checkpoint_dir, known.default_path(name))
+    (installed / known.MARKER).write_text("{}", encoding="utf-8")
+    assert main(["describe", str(square_clip), "--model", name, "--max-new-tokens", "3"]) == 0
+    assert f"using {installed}" in capsys.readouterr().err
+
+
+def test_hub_ids_in_the_base_models_load_only_with_allow_download(checkpoint_dir, square_clip, tmp_path, capsys,
+                                                                monkeypatch):
+    import shutil
+
+    from affectgpt.errors import InputError
+
+    hub = shutil.copytree(checkpoint_dir, tmp_path / "hub-ckpt")
+    meta = json.loads((hub / "config.json").read_text(encoding="utf-8"))
+    meta["config"]["llm"] = "example-org/not-downloaded-llm"
+    (hub / "config.json").write_text(json.dumps(meta), encoding="utf-8")
+    assert main(["describe", str(square_clip), "--model", str(hub)]) == 2
+    err = capsys.readouterr().err
+    assert "example-org/not-downloaded-llm" in err and "--allow-download" in err and "affectgpt model get" in err
+    seen = {}
+
+    def fake_build(cfg, *, dtype=None, local_files_only=True):
+        seen["local_files_only"] = local_files_only
+        raise InputError("stop here", field="model.llm")
+
+    monkeypatch.setattr("affectgpt.model.build.build_model", fake_build)
+    assert main(["describe", str(square_clip), "--model", str(hub), "--allow-download"]) == 2
+    assert seen == {"local_files_only": False}
+    assert main(["predict", "--clips", str(tmp_path), "--model", str(hub), "--output", str(tmp_path / "o"),
+                 "--allow-download"]) == 2
+    assert "stop here" in capsys.readouterr().err
+
+
+def test_describe_is_quiet_and_times_its_parts(checkpoint_dir, square_clip, capsys):
+    import re
+
+    assert main(["describe", str(square_clip), "--model", str(checkpoint_dir), "--max-new-tokens", "3",
+                 "--timings"]) == 0
+    err = capsys.readouterr().err
+    assert "Loading weights" not in err  # transformers' own bars are off during our loads
+    assert re.search(r"^load \d+\.\d+ s, media \d+\.\d+ s, generate \d+\.\d+ s$", err, re.M), err
+    from transformers.utils import logging as hf_logging
+
+    assert hf_logging.is_progress_bar_enabled()  # restored afterwards
+
+
+def test_predict_skips_unreadable_videos_lists_them_and_resumes(checkpoint_dir, square_clip, tone_clip, tmp_path,
+                                                               capsys):
+    import shutil
+
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    shutil.copy(square_clip, clips / "a.mp4")
+    shutil.copy(tone_clip, clips / "c.mkv")
+    (clips / "b.mp4").write_text("not a video\n", encoding="utf-8")
+    out = tmp_path / "out"
+    argv = ["predict", "--clips", str(clips), "--model", str(checkpoint_dir), "--output", str(out),
+            "--max-new-tokens", "2", "--batch-size", "2"]
+    assert main(argv) == 3
+    err = capsys.readouterr().err
+    failures = out / f"{checkpoint_dir.name}.failures.json"
+    assert str(failures) in err and "b.mp4" in err
+    assert [f["file"] for f in json.loads(failures.read_text(encoding="utf-8"))["failures"]] == [str(clips / "b.mp4")]
+    target = out / f"{checkpoint_dir.name}.npz"
+    assert read_npz(target)["filenames"] == ["a", "c"]
+    assert sorted(p.name for p in out.iterdir()) == sorted([target.name, failures.name])  # no partial file left
+    from affectgpt.io.npy import write_npz
+
+    write_npz(target, {"filenames": ["a", "c"], "fileitems": ["kept a", "kept c"]})  # not asked again
+    shutil.copy(square_clip, clips / "b.mp4")  # fixed
+    assert main(argv) == 0
+    assert "1 answered, 2 kept from before, 0 failed" in capsys.readouterr().err
+    data = read_npz(target)
+    assert data["filenames"] == ["a", "b", "c"]
+    assert (data["fileitems"][0], data["fileitems"][2]) == ("kept a", "kept c")
+    assert sorted(p.name for p in out.iterdir()) == [target.name]
+    assert main(argv) == 0
+    assert "already written" in capsys.readouterr().err

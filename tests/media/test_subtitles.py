@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -171,3 +173,50 @@ def test_transcribe_with_a_real_model(tiny_whisper: Path, spoken: tuple) -> None
     text = transcribe(samples, rate, model_dir=tiny_whisper, language="en", device="cpu")
     words = {w.strip(".,!?").lower() for w in text.split()}
     assert {"happy", "see", "again"} <= words, text
+
+
+def _pipe(path: Path, text: str) -> threading.Thread:
+    """A FIFO at `path` that one writer thread fills once (what `--subtitles <(...)` gives)."""
+    os.mkfifo(path)
+
+    def write_once() -> None:
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(text)
+
+    writer = threading.Thread(target=write_once, daemon=True)
+    writer.start()
+    return writer
+
+
+def test_a_subtitle_table_from_a_pipe(tmp_path: Path) -> None:
+    writer = _pipe(tmp_path / "subs", "name,chinese,english\nsample_00000001,你好。,Hello.\n")
+    assert read_subtitle_table(tmp_path / "subs") == {"sample_00000001": "Hello."}
+    writer.join(5)
+    with pytest.raises(InputError, match="subtitle file not found"):
+        read_subtitle_table(tmp_path)  # a folder is still refused
+
+
+def test_a_name_table_from_a_pipe(tmp_path: Path) -> None:
+    from affectgpt.io.tables import read_table
+
+    writer = _pipe(tmp_path / "labels.csv", "name,label\ns1,happy\n")
+    assert read_table(tmp_path / "labels.csv", ("label",)).as_dict() == {"s1": "happy"}
+    writer.join(5)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_preprocess_reads_subtitles_from_a_pipe(tmp_path: Path, square_clip: Path, capsys, workers: int) -> None:
+    from affectgpt.cli import main
+    from affectgpt.media.cache import load_cached_clip
+
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    for name in ("a", "b"):
+        shutil.copy(square_clip, clips / f"{name}.mp4")
+    writer = _pipe(tmp_path / "subs", "name,chinese,english\na,,From a pipe.\nb,,Also piped.\n")
+    out = tmp_path / "cache"
+    assert main(["preprocess", str(clips), "--output", str(out), "--no-faces", "--frames", "2", "--size", "32",
+                 "--workers", str(workers), "--subtitles", str(tmp_path / "subs")]) == 0, capsys.readouterr().err
+    writer.join(5)
+    assert load_cached_clip(out / "a.safetensors").subtitle == "From a pipe."
+    assert load_cached_clip(out / "b.safetensors").subtitle == "Also piped."

@@ -3,6 +3,11 @@
 Resolution order for the official files: --wheel-dir, then $AFFECTGPT_WHEEL_DIR, then the copy that
 `affectgpt bench fetch-wheels` cached. With `--protocol auto` (the default) and no official files found,
 the built-in lexicon is used and the result says so.
+
+The protocol asked for is the protocol scored: `official` needs the 2025 files byte for byte and
+`official-2026` the 2026 ones (lexicon/official.py PUBLISHED_SUMS); a folder holding other files (the other
+version, or edited files) is refused, naming the files that differ. Only `auto` accepts whatever official files
+it finds (a published version or `official-custom-<sha>`), and its result names the protocol found.
 """
 
 from __future__ import annotations
@@ -15,6 +20,9 @@ from affectgpt.errors import InputError
 from affectgpt.lexicon.wheelmaps import WheelMaps
 
 PROTOCOLS = ("auto", "official", "official-2026", "builtin")
+EXPECTED_ID = {"official": "official-2025", "official-2026": "official-2026"}
+"""--protocol -> the protocol id its wheel files must give."""
+PUBLISHED_SUMS_IDS = frozenset(EXPECTED_ID.values())
 WHEEL_DIR_ENV = "AFFECTGPT_WHEEL_DIR"
 
 
@@ -55,12 +63,34 @@ def resolve_protocol(protocol: str = "auto", wheel_dir: str | Path | None = None
                              f"set ${WHEEL_DIR_ENV} to a folder holding them")
     from affectgpt.lexicon.official import load_official
 
+    if protocol in EXPECTED_ID:
+        _check_version(protocol, folder)
     maps = load_official(folder)
-    if protocol == "official-2026" and maps.protocol == "official-2025":
-        raise InputError("--protocol official-2026 asked for, but this folder holds the 2025 files",
-                         path=folder, field="format.csv",
-                         fix="run `affectgpt bench fetch-wheels --version 2026` or drop --protocol")
     return ResolvedProtocol(maps, str(folder), f"{maps.protocol} emotion wheels from {folder}")
+
+
+def _check_version(protocol: str, folder: Path) -> None:
+    """InputError unless the wheel files in `folder` are, byte for byte, those `protocol` scores with."""
+    from affectgpt.lexicon.official import differing_files, protocol_id, wheel_sums
+
+    sums = wheel_sums(folder)
+    found, expected = protocol_id(sums), EXPECTED_ID[protocol]
+    if found == expected:
+        return
+    differ = differing_files(sums, expected)
+    what = "the MER2026 files (official-2026)" if found == "official-2026" else \
+        "the MER-UniBench 2025 files (official-2025)" if found == "official-2025" else \
+        f"edited files ({found})"
+    if found in PUBLISHED_SUMS_IDS:
+        other = next(p for p, pid in EXPECTED_ID.items() if pid == found)
+        fix = f"pass --protocol {other} to score with them, or --protocol auto to accept what is found"
+    else:
+        version = "2026" if protocol == "official-2026" else "2025"
+        fix = (f"run `affectgpt bench fetch-wheels --version {version}` and drop --wheel-dir, or pass "
+               "--protocol auto to score with these files as a custom protocol")
+    raise InputError(f"--protocol {protocol} scores with the published {expected} files, but this folder holds "
+                     f"{what}: {', '.join(differ)} differ{'s' if len(differ) == 1 else ''} from them",
+                     path=folder, field="--protocol", fix=fix)
 
 
 def _find_wheel_dir(protocol: str, wheel_dir: str | Path | None) -> Path | None:

@@ -2,8 +2,15 @@
 
 Exit codes: 0 done (also when the reader of stdout went away: `affectgpt ... | head`), 2 the user can fix it
 (AffectGPTError; an OSError that names a file; text that is not UTF-8; out of memory), 1 a bug (one line asking
-for a report), 130 interrupted. `affectgpt --debug <command> ...` (or the environment variable
-AFFECTGPT_DEBUG=1) lets every exception but AffectGPTError through with its traceback, for a bug report.
+for a report), 130 interrupted (the line says what was kept and how to resume: `interrupted_line`).
+`affectgpt --debug <command> ...` (or the environment variable AFFECTGPT_DEBUG=1) lets every exception but
+AffectGPTError through with its traceback, for a bug report.
+
+A command declares the extras it needs in its register function: `set_defaults(needs=("train",))`, or, for an
+extra that only some values of an option need, `needs=({"backend": {"openai": "llm"}},)` (option dest -> value
+-> extra). They are checked before the command runs, without importing them (extras.check), so a core-only
+install gets one `pip install 'affectgpt[...]'` line; a ModuleNotFoundError for a module of an extra, raised
+while a command runs, becomes the same line (extras.extra_for).
 """
 
 from __future__ import annotations
@@ -11,10 +18,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 from types import TracebackType
 
 from affectgpt import __version__
-from affectgpt.errors import AffectGPTError
+from affectgpt.errors import AffectGPTError, MissingExtra
 
 # The command groups; each module has register(subparsers). Imported on use to keep start-up fast.
 GROUPS = ("affectgpt.cli.bench", "affectgpt.cli.extract", "affectgpt.cli.media", "affectgpt.cli.model",
@@ -30,7 +38,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(
         prog="affectgpt",
-        description="AffectGPT toolkit: score emotion predictions on MER-UniBench (more commands to come).",
+        description="AffectGPT toolkit, in pipeline order: preprocess (videos -> model inputs), features "
+                    "(frozen-encoder outputs for training), train (a YAML recipe -> checkpoints), model "
+                    "(configurations, importing original checkpoints), describe and predict (a checkpoint "
+                    "answers one clip or a folder of clips), extract (answers -> emotion words -> sentiment) "
+                    "and bench (score on MER-UniBench, reports).",
         epilog="Run `affectgpt <command> --help` for each command's options and examples.")
     parser.add_argument("--version", action="version", version=f"affectgpt {__version__}")
     parser.add_argument("--debug", action="store_true",
@@ -44,21 +56,121 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code (0 ok, 2 the user can fix it, 1 a bug, 130 interrupted)."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except KeyboardInterrupt:
+        return _fail("interrupted", 130)
     debug = bool(getattr(args, "debug", False)) or _debug_env()
     try:
+        from affectgpt import extras
+
+        extras.check(needed_extras(args))
         return int(args.run(args) or 0)
     except AffectGPTError as exc:
         return _fail(str(exc), 2)
     except BrokenPipeError:  # `affectgpt ... | head`
         return 0
     except KeyboardInterrupt:
-        return _fail("interrupted", 130)
+        return _fail(interrupted_line(args), 130)
     except Exception as exc:  # the one place that turns any failure into a line
+        missing = _missing_extra(exc, args)
+        if missing is not None:
+            return _fail(str(missing), 2)
         if debug:
             raise
         return _fail(*describe_failure(exc))
+
+
+def needed_extras(args: argparse.Namespace) -> list[str]:
+    """The extras the chosen command declared (`needs`, see the module docstring), for these arguments."""
+    found = []
+    for item in getattr(args, "needs", ()):
+        if isinstance(item, str):
+            found.append(item)
+            continue
+        for dest, table in item.items():  # an extra only some values of an option need
+            extra = table.get(getattr(args, dest, None))
+            if extra:
+                found.append(extra)
+    return found
+
+
+def _missing_extra(exc: Exception, args: argparse.Namespace) -> MissingExtra | None:
+    """A ModuleNotFoundError for a package of an extra (the package itself, not a part of an installed one),
+    as the MissingExtra naming that extra (the command's own extra when it declared one that brings it)."""
+    if not isinstance(exc, ModuleNotFoundError) or not exc.name or "." in exc.name:
+        return None
+    from affectgpt.extras import extra_for
+
+    extra = extra_for(exc.name, prefer=needed_extras(args))
+    return None if extra is None else MissingExtra(exc.name, extra)
+
+
+def _count(folder: Path, pattern: str) -> int:
+    return sum(1 for _ in folder.glob(pattern)) if folder.is_dir() else 0
+
+
+def _interrupted_preprocess(args: argparse.Namespace) -> str:
+    n = _count(Path(args.output), "*.safetensors")
+    return (f"interrupted: {n} {'clip is' if n == 1 else 'clips are'} cached in {args.output}; run the same "
+            "command again to resume")
+
+
+def _interrupted_features(args: argparse.Namespace) -> str:
+    n = _count(Path(args.output), "*.safetensors")
+    return (f"interrupted: the features of {n} {'clip are' if n == 1 else 'clips are'} in {args.output}; run the "
+            "same command again to resume")
+
+
+def _interrupted_train(args: argparse.Namespace) -> str:
+    import re
+
+    out = Path(args.output)
+    steps = sorted(p.name for p in out.iterdir() if re.fullmatch(r"checkpoint_\d{6,}", p.name)) \
+        if out.is_dir() else []
+    if not steps:
+        return (f"interrupted before the first checkpoint: nothing to resume in {args.output}; run the same "
+                "command again to start over")
+    again = "run the same command again" if args.resume else "add --resume"
+    return f"interrupted: checkpoints are in {args.output} (newest {steps[-1]}); {again} to continue"
+
+
+def _interrupted_predict(args: argparse.Namespace) -> str:
+    out = Path(args.output)
+    partial = sorted(out.glob("*.partial.jsonl")) if out.is_dir() else []
+    if not partial:
+        return "interrupted before any answer was kept; run the same command again"
+    kept = ", ".join(str(p) for p in partial)
+    return f"interrupted: answers so far are kept in {kept}; run the same command again to resume"
+
+
+def _interrupted_extract(args: argparse.Namespace) -> str:
+    if args.backend != "lexicon" and not args.no_cache:
+        return ("interrupted: files already written are kept and the LLM's answers so far are cached; run the "
+                "same command again to resume")
+    return "interrupted: files already written are kept; run the same command again to do the rest"
+
+
+INTERRUPTED = {
+    ("preprocess",): _interrupted_preprocess,
+    ("features", "extract"): _interrupted_features,
+    ("train",): _interrupted_train,
+    ("predict",): _interrupted_predict,
+    ("extract",): _interrupted_extract,
+}
+"""command (and sub-command) -> the line that says, after Ctrl-C, what was kept and how to resume."""
+
+
+def interrupted_line(args: argparse.Namespace) -> str:
+    """The one line (without `error: `) after Ctrl-C: what the command kept and how to resume, from its args."""
+    command = (getattr(args, "command", None), getattr(args, "features_command", None))
+    for key, line in INTERRUPTED.items():
+        if tuple(command[:len(key)]) == key:
+            try:
+                return line(args)
+            except Exception:  # an unreadable output folder: the plain line
+                break
+    return "interrupted"
 
 
 def describe_failure(exc: BaseException) -> tuple[str, int]:

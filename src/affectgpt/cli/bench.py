@@ -61,7 +61,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     report.add_argument("--name", action="append", default=[], metavar="LABEL",
                         help="a label per result file, in order (default: the file names)")
     report.add_argument("--output", "-o", required=True, metavar="FILE.html", help="the report to write")
-    report.set_defaults(run=run_report)
+    report.set_defaults(run=run_report, needs=("report",))
 
     fetch = commands.add_parser("fetch-wheels", help="download the official emotion-wheel files (pinned, checked)",
                                 epilog=FETCH_EXAMPLES, formatter_class=raw)

@@ -20,8 +20,9 @@ EXAMPLES = """examples:
       --base-url http://127.0.0.1:8000/v1 --model Qwen2.5-7B-Instruct
   affectgpt extract labels --input descriptions.csv --output labels.npz --backend transformers \\
       --model /models/Qwen2.5-7B-Instruct
+  affectgpt extract labels --input emer_v2_reason.csv --text-column english --output reason-openset.csv
 """
-EXIT_INCOMPLETE = 3
+EXIT_INCOMPLETE = 3  # a file not written: failed items, or more than half malformed or unreadable
 OUTPUT_HELP = ("--output: a single input file gives a single output file, so --output names a file (not an\n"
                "existing folder); an input folder gives one output per file, so --output names a folder (not an\n"
                "existing file; it may be the input folder).")
@@ -37,7 +38,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         parser = commands.add_parser(step, help=text, epilog=EXAMPLES, description=f"{text}.\n{OUTPUT_HELP}",
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
         _add_options(parser, step)
-        parser.set_defaults(run=run_extract, step=step)
+        parser.set_defaults(run=run_extract, step=step,
+                            needs=({"backend": {"openai": "llm", "transformers": "model"}},))
 
 
 def _add_options(parser: argparse.ArgumentParser, step: str) -> None:
@@ -51,6 +53,10 @@ def _add_options(parser: argparse.ArgumentParser, step: str) -> None:
     parser.add_argument("--format", choices=("npz", "csv", "jsonl"), default="npz",
                         help="output format (default npz, the original layout)")
     parser.add_argument("--force", action="store_true", help="redo outputs that already hold every name")
+    if step == "labels":
+        parser.add_argument("--text-column", metavar="NAME",
+                            help="the column of a CSV/JSONL input holding the text, e.g. english for a "
+                                 "name,chinese,english table (the lexicon backend reads English only)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     llm = parser.add_argument_group("LLM backends (openai, transformers)")
     llm.add_argument("--model", help="model id on the server (openai) or local model folder (transformers)")
@@ -101,17 +107,31 @@ def run_extract(args: argparse.Namespace) -> int:
         if report.skipped:
             note(f"skipped {task.target} (already holds every name; --force redoes it)")
             continue
-        line = f"{task.target}: {report.ok} ok, {report.malformed} malformed, {report.failed} failed"
+        if report.warning:
+            note(f"warning: {task.source}: {report.warning}")
+        counts = f"{report.ok} ok, {report.malformed} malformed, "
+        if report.unreadable:
+            counts += f"{report.unreadable} unreadable, "
+        line = f"{task.target}: {counts}{report.failed} failed"
         if report.failed:
-            incomplete += 1
             line += " -> NOT written; rerun to retry the failed items (answered ones are cached)"
+        elif report.refused:
+            line += f" -> NOT written: {report.refused}"
+        if report.incomplete:
+            incomplete += 1
             for problem in report.problems[:5]:
                 line += f"\n  {problem['name']}: {problem['status']}: {problem['detail']}"
+                if problem["status"] == "malformed":
+                    line += f": {_shorten(problem['answer'])!r}"
         note(line)
     if incomplete:
         note(f"error: {incomplete} of {len(tasks)} files incomplete")
         return EXIT_INCOMPLETE
     return 0
+
+
+def _shorten(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def _run_with_bar(args: argparse.Namespace, task: FileTask, extractor: Extractor) -> FileReport:
@@ -124,8 +144,8 @@ def _run_with_bar(args: argparse.Namespace, task: FileTask, extractor: Extractor
         bars.append(progress_bar(total, unit="item", desc=task.source.name, enabled=not args.no_progress))
 
     try:
-        return run_file(args.step, task, extractor, force=args.force, on_start=start,
-                        on_item=lambda n: bars[-1].update(n))
+        return run_file(args.step, task, extractor, force=args.force, column=getattr(args, "text_column", None),
+                        on_start=start, on_item=lambda n: bars[-1].update(n))
     finally:
         for bar in bars:
             bar.close()

@@ -37,7 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     extract.add_argument("--allow-download", action="store_true", help="let transformers fetch hub ids")
     extract.add_argument("--force", action="store_true", help="recompute files that exist")
     extract.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
-    extract.set_defaults(run=run_extract)
+    extract.set_defaults(run=run_extract, needs=("media", "model"))
 
 
 def run_extract(args: argparse.Namespace) -> int:

@@ -36,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="also write face tracks as DIR/<name>.npy (original openface_face layout, RGB)")
     parser.add_argument("--force", action="store_true", help="redo clips that are already cached")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    parser.set_defaults(run=run_preprocess)
+    parser.set_defaults(run=run_preprocess, needs=("media",))
 
 
 def run_preprocess(args: argparse.Namespace) -> int:

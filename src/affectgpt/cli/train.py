@@ -22,15 +22,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="override a config key (repeatable), e.g. --set optimiser.lr=2e-5")
     parser.add_argument("--resume", action="store_true",
                         help="continue from the newest checkpoint in --output (exactly: weights, optimiser, data)")
-    parser.set_defaults(run=run_train)
+    parser.set_defaults(run=run_train, needs=("train",))
 
 
 def run_train(args: argparse.Namespace) -> int:
     from affectgpt.cli.output import note
     from affectgpt.config import load_config
+    from affectgpt.io.outputs import output_folder
     from affectgpt.train.config import TrainConfig
     from affectgpt.train.loop import train
 
+    output_folder(args.output, create=False)  # a file there, or a place that cannot be written: refused up front
     cfg = load_config(args.config, TrainConfig, args.overrides)
     with TrainReport(cfg.progress) as report:
         result = train(cfg, args.output, resume=args.resume, on_step=report.on_step, on_note=report.on_note)

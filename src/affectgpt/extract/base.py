@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-Status = Literal["ok", "malformed", "failed"]
+Status = Literal["ok", "malformed", "unreadable", "failed"]
 SENTIMENTS = ("positive", "negative", "neutral")
 
 
@@ -20,7 +20,8 @@ class LabelResult:
         answer: the text stored in the `-openset` file: the bracketed list (`[happy, calm]`), or for an LLM
             the raw answer exactly as it came (the published files store the LLM's answer as is).
         status: "ok"; "malformed": an answer that is not a bracketed list (kept in `answer`, never turned
-            into a guess); "failed": no answer at all (see `detail`).
+            into a guess); "unreadable": a text the extractor cannot read (another script or language; the
+            lexicon extractor answers `[]` and says why in `detail`); "failed": no answer at all (see `detail`).
         detail: why a result is malformed or failed.
     """
 

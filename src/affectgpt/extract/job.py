@@ -7,6 +7,12 @@ with a provenance sidecar (`<output>.extract.json`: backend, model, prompt, samp
 answers). An output that already holds every input name is skipped (unless forced); items answered before a
 crash come from the LLM cache, so a rerun resends nothing that finished. Items that still fail are
 reported and their file is not written.
+
+One rule for every backend: an item without a usable answer is either "malformed" (an LLM answer that is not a
+bracketed list, kept verbatim as published) or "unreadable" (a text the lexicon extractor cannot read: another
+script or language). They are counted per file, and a file where more than MAX_UNUSABLE_SHARE (half) of the
+items are malformed or unreadable is a failure: it is not written, so junk never becomes a file of labels.
+Below that share the file is written, and `FileReport.warning` says how many texts could not be read.
 """
 
 from __future__ import annotations
@@ -40,6 +46,8 @@ OUTPUT_COLUMN = {"labels": "openset", "sentiment": "sentiment"}
 MISSING_INPUT_FIX = {"labels": None,
                      "sentiment": "run `affectgpt extract labels` first, or give an openset column"}
 MAX_LISTED = 50
+MAX_UNUSABLE_SHARE = 0.5
+"""A file with more than this share of malformed or unreadable items is a failure and is not written."""
 
 
 @dataclass(frozen=True)
@@ -52,16 +60,37 @@ class FileTask:
 
 @dataclass
 class FileReport:
-    """What happened to one file."""
+    """What happened to one file.
+
+    Attributes:
+        items, ok, malformed, unreadable, failed: counts of items (see extract.base.Status).
+        unreadable_reasons: reason ("not in Latin script", "no English word") -> count.
+        skipped: the output already held every name.
+        written: the output (and its sidecar) were written.
+        warning: one line when some texts could not be read ("" otherwise).
+        refused: why the file was not written although no item failed ("" otherwise): more than
+            MAX_UNUSABLE_SHARE of its items malformed or unreadable.
+        problems: the first MAX_LISTED items that are not ok (name, status, answer, detail).
+    """
 
     source: str
     target: str
     items: int = 0
     ok: int = 0
     malformed: int = 0
+    unreadable: int = 0
     failed: int = 0
     skipped: bool = False
+    written: bool = False
+    unreadable_reasons: dict[str, int] = field(default_factory=dict)
+    warning: str = ""
+    refused: str = ""
     problems: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def incomplete(self) -> bool:
+        """Not written because of failed items or too many unusable ones."""
+        return bool(self.failed or self.refused)
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -113,15 +142,18 @@ def _target_name(step: Step, source: Path, fmt: str) -> str:
 
 
 def run_file(step: Step, task: FileTask, extractor: Extractor, *, force: bool = False,
-             on_start: Callable[[int], None] | None = None,
+             column: str | None = None, on_start: Callable[[int], None] | None = None,
              on_item: Callable[[int], None] | None = None) -> FileReport:
-    """Extract one file; write its output and sidecar unless some item failed.
+    """Extract one file; write its output and sidecar unless some item failed or more than
+    MAX_UNUSABLE_SHARE of the items are malformed or unreadable (the module docstring's rule).
 
     Args:
+        column: the input column to read (CSV/JSONL), e.g. `english` of a name,chinese,english table;
+            default: the step's usual columns (read_input).
         on_start: called once with the number of items about to be extracted (not for a skipped file).
         on_item: called with 1 as each item is answered (for a progress bar).
     """
-    table = read_input(step, task.source)
+    table = read_input(step, task.source, column)
     report = FileReport(str(task.source), str(task.target), items=len(table.names))
     if not force and _complete(task.target, table):
         report.skipped = True
@@ -132,22 +164,36 @@ def run_file(step: Step, task: FileTask, extractor: Extractor, *, force: bool = 
     call = extractor.labels if step == "labels" else extractor.sentiment
     results = call(values, on_result=None if on_item is None else lambda _i, _r: on_item(1))
     _tally(report, table.names, results)
-    if report.failed == 0:
+    _judge(report, step)
+    if not report.incomplete:
+        report.written = True
         _write_output(task.target, OUTPUT_COLUMN[step], table.names, [r.answer for r in results])
         _write_sidecar(task.target, step, extractor, report)
     return report
 
 
-def read_input(step: Step, source: Path) -> NameTable:
-    """The name -> input table of one file for `step` (InputError for a file the step cannot use)."""
-    return read_table(source, INPUT_KEYS[step], missing_fix=MISSING_INPUT_FIX[step])
+def read_input(step: Step, source: Path, column: str | None = None) -> NameTable:
+    """The name -> input table of one file for `step` (InputError for a file the step cannot use).
+
+    `column`, when given, is the one column read (a file without it is refused, naming its columns).
+    """
+    if column:
+        return read_table(source, (column,), missing_fix="name one of the file's columns (--text-column)")
+    try:
+        return read_table(source, INPUT_KEYS[step], missing_fix=MISSING_INPUT_FIX[step])
+    except InputError as exc:
+        if step != "labels" or not exc.what.startswith("cannot tell the value column"):
+            raise
+        raise InputError(exc.what, path=exc.path, field=exc.field,
+                         fix="choose the column with --text-column NAME (e.g. --text-column english for a "
+                             "name,chinese,english table)") from None
 
 
 def run_job(step: Step, source: str | Path, target: str | Path, extractor: Extractor, *, fmt: str = "npz",
-            force: bool = False, on_start: Callable[[int], None] | None = None,
+            force: bool = False, column: str | None = None, on_start: Callable[[int], None] | None = None,
             on_item: Callable[[int], None] | None = None) -> list[FileReport]:
-    """Every file of `plan(step, source, target, fmt)`, one after the other (callbacks as in run_file)."""
-    return [run_file(step, task, extractor, force=force, on_start=on_start, on_item=on_item)
+    """Every file of `plan(step, source, target, fmt)`, one after the other (options as in run_file)."""
+    return [run_file(step, task, extractor, force=force, column=column, on_start=on_start, on_item=on_item)
             for task in plan(step, source, target, fmt)]
 
 
@@ -168,11 +214,33 @@ def _tally(report: FileReport, names: Sequence[str], results: Sequence[LabelResu
             continue
         if result.status == "malformed":
             report.malformed += 1
+        elif result.status == "unreadable":
+            report.unreadable += 1
+            reason = result.detail.split(":", 1)[0] or "unreadable"
+            report.unreadable_reasons[reason] = report.unreadable_reasons.get(reason, 0) + 1
         else:
             report.failed += 1
         if len(report.problems) < MAX_LISTED:
             report.problems.append({"name": name, "status": result.status, "answer": result.answer,
                                     "detail": result.detail})
+
+
+def _judge(report: FileReport, step: Step) -> None:
+    """The warning and the refusal of the module docstring's rule, from the counts."""
+    if report.unreadable:
+        reasons = ", ".join(f"{n} {why}" for why, n in sorted(report.unreadable_reasons.items()))
+        if step == "labels":
+            report.warning = (f"{report.unreadable} of {report.items} texts cannot be read by the extractor "
+                              f"({reasons}): they give no emotion words. For a bilingual file choose the English "
+                              "column with --text-column; for text in another language use an LLM backend")
+        else:
+            report.warning = (f"{report.unreadable} of {report.items} answers hold emotion words the extractor "
+                              f"cannot read ({reasons}): their sentiment is not known. Extract English emotion "
+                              "words first")
+    unusable = report.malformed + report.unreadable
+    if not report.failed and report.items and unusable > MAX_UNUSABLE_SHARE * report.items:
+        report.refused = (f"{unusable} of {report.items} items are malformed or unreadable (more than "
+                          f"{MAX_UNUSABLE_SHARE:.0%}): such a file would hold no usable labels")
 
 
 def _write_output(target: Path, column: str, names: Sequence[str], answers: Sequence[str]) -> None:

@@ -34,7 +34,14 @@ information. Then:
   56%; words 1-4 were kept 90% of the time, later words 50%: 79% for |valence| >= 0.7, 46% below. Keeping
   all words overestimates the LLM's HIT by about 1 point, keeping 4 underestimates it by about 0.5.
 
-Sentiment: the valence vote of `affectgpt.extract.sentiment` over the words of each `-openset` answer.
+Text it cannot read. The lexicon is English: a text mostly in another script (Chinese, for example: the
+`chinese` column of the EMER and transcript files) or a text of MIN_LANGUAGE_WORDS words or more in which
+neither a lexicon form nor one of ENGLISH_MARKERS occurs (another language in Latin script) gives `[]`, marked
+"unreadable" with the reason, never passed off as "no emotion". A text is "not in Latin script" when fewer
+than MIN_LATIN_SHARE of its letters are Latin. The job counts these per file (extract/job.py).
+
+Sentiment: the valence vote of `affectgpt.extract.sentiment` over the words of each `-openset` answer; an
+answer whose words are not in Latin script is marked "unreadable" the same way.
 
 Why no lemmatiser (simplemma and lemminflect are offline PyPI packages): the lexicon already lists the
 inflections and derivations of every lemma as surface forms (3,550 forms, suggested by lemminflect once and
@@ -61,12 +68,31 @@ HEAD_WORDS = 4
 TAIL_MIN_INTENSITY = 0.7
 NEGATION_WINDOW = 4  # words looked back for a negator, within the clause
 CACHE_SIZE = 65536  # distinct texts remembered (the same answers recur across samples and epochs)
+MIN_LATIN_SHARE = 0.5  # a text with fewer Latin letters than this share of its letters is another script
+MIN_LANGUAGE_WORDS = 10  # a text this long with no lexicon form and no English marker is another language
+# Frequent English words that are not words of the other languages in Latin script likely here (French, Spanish,
+# German, Italian, Portuguese; "is", "was", "he" are Dutch, German, Spanish too, a cost accepted): "in", "on", "me",
+# "so", "do", "no", "a" are left out. A contraction ("don't", "it's", "we're") marks English too. On the 51,501
+# English texts of ../shared/reference (transcripts, EMER, released outputs) fewer than 10 short ones are
+# taken for another language.
+ENGLISH_MARKERS = frozenset({
+    "the", "and", "with", "of", "that", "this", "his", "her", "she", "they", "their", "are", "were", "been", "be",
+    "it", "to", "for", "not", "you", "your", "i", "my", "we", "our", "what", "how", "why", "where", "who", "would",
+    "should", "could", "will", "have", "had", "did", "does", "can", "just", "know", "think", "want", "get", "got",
+    "yeah", "okay", "oh", "well", "there", "here", "at", "from", "by", "about", "going", "really", "like",
+    "feels", "seems", "very", "is", "was", "he", "but", "some", "only", "which", "when", "after", "maybe", "much",
+})
+_CONTRACTIONS = ("n't", "'s", "'re", "'ll", "'ve", "'m", "'d")
+UNREADABLE_SCRIPT = "not in Latin script"
+UNREADABLE_LANGUAGE = "no English word"
 
 _PLAIN = str.maketrans({"\u2018": "'", "\u2019": "'", "\u02bc": "'", "\u2032": "'", "\u201c": '"',
                         "\u201d": '"', "\u201e": '"', "\u2010": "-", "\u2011": "-", "\u2012": "-",
                         "\u2013": ",", "\u2014": ",", "\u00a0": " "})
 # A word (letters/digits, with inner hyphens, underscores or apostrophes) or one punctuation character.
 _TOKEN = re.compile(r"[a-z0-9]+(?:[-_'][a-z0-9]+)*|[^\sa-z0-9]")
+_LETTER = re.compile(r"[^\W\d_]")
+_NON_LATIN_LETTER = re.compile(r"[^\W\d_a-zA-Z\u00c0-\u024f\u1e00-\u1eff]")
 
 NEGATORS = frozenset({"not", "no", "never", "without", "nor", "neither", "hardly", "barely", "cannot",
                       "lack", "lacks", "lacking", "lacked", "absence", "absent", "devoid"})
@@ -151,7 +177,7 @@ class LexiconExtractor:
         self.head_words = head_words
         self.tail_min_intensity = tail_min_intensity
         self._forms = _Forms.of(self.lexicon)
-        self._words = functools.lru_cache(maxsize=CACHE_SIZE)(self._find_words)
+        self._read = functools.lru_cache(maxsize=CACHE_SIZE)(self._read_text)
         self._vote = functools.lru_cache(maxsize=CACHE_SIZE)(self._vote_answer)
 
     def describe(self) -> dict[str, object]:
@@ -160,11 +186,14 @@ class LexiconExtractor:
                 "tail_min_intensity": self.tail_min_intensity}
 
     def labels(self, texts: Sequence[str], on_result: OnLabel | None = None) -> list[LabelResult]:
-        """The emotion words of each text, as `[w1, w2]` answers (`[]` when none)."""
+        """The emotion words of each text, as `[w1, w2]` answers (`[]` when none); a text the lexicon cannot
+        read is marked "unreadable" with the reason (see the module docstring)."""
         results = []
         for i, text in enumerate(texts):
-            words = self._words(text if isinstance(text, str) else "")
-            result = LabelResult(words, "[" + ", ".join(words) + "]")
+            words, unreadable = self._read(text if isinstance(text, str) else "")
+            answer = "[" + ", ".join(words) + "]"
+            result = LabelResult(words, answer) if unreadable is None \
+                else LabelResult(words, answer, "unreadable", unreadable)
             if on_result is not None:
                 on_result(i, result)
             results.append(result)
@@ -172,11 +201,13 @@ class LexiconExtractor:
 
     def sentiment(self, openset_answers: Sequence[str],
                   on_result: OnSentiment | None = None) -> list[SentimentResult]:
-        """positive / negative / neutral for each `-openset` answer, by the valence vote."""
+        """positive / negative / neutral for each `-openset` answer, by the valence vote; an answer whose words
+        are not in Latin script is marked "unreadable" (its vote is kept)."""
         results = []
         for i, answer in enumerate(openset_answers):
-            label = self._vote(answer if isinstance(answer, str) else "")
-            result = SentimentResult(label, label)
+            label, unreadable = self._vote(answer if isinstance(answer, str) else "")
+            result = SentimentResult(label, label) if unreadable is None \
+                else SentimentResult(label, label, "unreadable", unreadable)
             if on_result is not None:
                 on_result(i, result)
             results.append(result)
@@ -184,14 +215,21 @@ class LexiconExtractor:
 
     def words(self, text: str) -> tuple[str, ...]:
         """The emotion words of one text (cached)."""
-        return self._words(text)
+        return self._read(text)[0]
 
-    def _vote_answer(self, answer: str) -> str:
-        return valence_vote(parse_label_list(answer), self.lexicon)
+    def _vote_answer(self, answer: str) -> tuple[str, str | None]:
+        return valence_vote(parse_label_list(answer), self.lexicon), _other_script(answer)
 
-    def _find_words(self, text: str) -> tuple[str, ...]:
+    def _read_text(self, text: str) -> tuple[tuple[str, ...], str | None]:
+        """The emotion words of one text, and why the text cannot be read (None when it can)."""
         tokens = tokenise(normalise(text))
         matches = self._matches(tokens)
+        unreadable = _other_script(text)
+        if unreadable is None and not matches:
+            unreadable = _other_language(tokens)
+        return self._find_words(tokens, matches), unreadable
+
+    def _find_words(self, tokens: list[str], matches: list[tuple[str, int, int]]) -> tuple[str, ...]:
         for _, start, end in matches:  # a form's own tokens ("lack of interest") negate nothing after it
             tokens[start:end] = [""] * (end - start)
         sentence_of = list(itertools.accumulate((t in SENTENCE_ENDS for t in tokens), initial=0))
@@ -234,6 +272,28 @@ class LexiconExtractor:
             else:
                 i += 1
         return found
+
+
+def _other_script(text: str) -> str | None:
+    """Why `text` is not in Latin script (fewer than MIN_LATIN_SHARE of its letters are Latin), else None."""
+    if text.isascii():
+        return None
+    letters = len(_LETTER.findall(text))
+    if not letters:
+        return None
+    latin = letters - len(_NON_LATIN_LETTER.findall(text))
+    if latin >= MIN_LATIN_SHARE * letters:
+        return None
+    return f"{UNREADABLE_SCRIPT}: {latin} of its {letters} letters are Latin"
+
+
+def _other_language(tokens: list[str]) -> str | None:
+    """Why a Latin-script text with no lexicon form reads as another language, else None."""
+    words = [t for t in tokens if "a" <= t[0] <= "z"]
+    if len(words) < MIN_LANGUAGE_WORDS or not ENGLISH_MARKERS.isdisjoint(words) \
+            or any(w.endswith(_CONTRACTIONS) for w in words):
+        return None
+    return f"{UNREADABLE_LANGUAGE}: none of its {len(words)} words is an emotion word or a common English word"
 
 
 def _non_emotion_use(tokens: list[str], start: int, size: int) -> bool:

@@ -6,6 +6,14 @@ media/inputs.py like every other road from files to the model's arrays. Each che
 reads them like the original `name2reason` files). Answers are appended to `<output>/<ckpt>.partial.jsonl` batch
 by batch, so a killed run resumes where it stopped; the final file is written atomically and the partial file
 removed.
+
+The output keeps the checkpoint folder's name. Named like the release (`checkpoint_000060_loss_0.480`) or like a
+training run's checkpoint (`checkpoint_000300`), `affectgpt extract labels --input <output>` finds it by itself
+(formats/checkpoints.py); any other name (`ckpt60.npz`) is extracted by passing the file itself as `--input`.
+
+A clip that cannot be read does not stop the run: it is listed with its reason in `<output>/<ckpt>.failures.json`,
+the .npz is written with the clips that could be read, and a rerun (after fixing or removing the file) answers
+only the clips the .npz lacks. When no clip at all can be read, that is an InputError and nothing is written.
 """
 
 from __future__ import annotations
@@ -13,11 +21,42 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from affectgpt.errors import InputError
 from affectgpt.io.names import check_name
+
+FAILURES_SUFFIX = ".failures.json"
+
+
+@dataclass
+class PredictReport:
+    """What one checkpoint's run did: its output file, the clips answered now and before, the failed clips."""
+
+    target: Path
+    answered: int = 0
+    resumed: int = 0
+    failures: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def failures_file(self) -> Path:
+        return failures_file(self.target)
+
+
+def failures_file(target: str | Path) -> Path:
+    """`<output>/<ckpt>.failures.json`: the clips of the last run that could not be read (only while some fail)."""
+    target = Path(target)
+    return target.with_name(target.stem + FAILURES_SUFFIX)
+
+
+def extract_finds(target: str | Path) -> bool:
+    """Whether `affectgpt extract labels --input <folder>` finds this output by its name (formats/checkpoints.py)."""
+    from affectgpt.formats.checkpoints import CHECKPOINT_FILE, GENERATED_SUFFIX
+
+    match = CHECKPOINT_FILE.match(Path(target).name)
+    return match is not None and match["kind"] == GENERATED_SUFFIX
 
 
 def prediction_file(output: str | Path, checkpoint: str | Path) -> Path:
@@ -65,6 +104,20 @@ def _read_partial(path: Path) -> dict[str, str]:
     return done
 
 
+def _read_done(target: Path) -> dict[str, str]:
+    """The answers of an earlier run's .npz (resumed after some clips failed), name -> text."""
+    from affectgpt.io.npy import read_npz
+
+    data = read_npz(target, ["filenames", "fileitems"])
+    return dict(zip(data["filenames"], data["fileitems"], strict=True))
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, InputError):
+        return exc.what + (f". Fix: {exc.fix}" if exc.fix else "")
+    return f"{type(exc).__name__}: {exc}"
+
+
 def _batches(items: list[tuple[str, Path]], size: int) -> Iterator[list[tuple[str, Path]]]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
@@ -72,33 +125,57 @@ def _batches(items: list[tuple[str, Path]], size: int) -> Iterator[list[tuple[st
 
 def predict(model: Any, tokenizer: Any, clips: str | Path, target: str | Path, *, task: str = "description",
             generation: Any = None, batch_size: int = 4, subtitles: dict[str, str] | None = None,
-            on_batch: Callable[[int], None] | None = None) -> Path:
-    """Answer every clip of `clips` with one model; write `target` (.npz); resume from its partial file."""
+            on_batch: Callable[[int], None] | None = None) -> PredictReport:
+    """Answer every clip of `clips` with one model; write `target` (.npz); resume from its partial file, and from
+    `target` itself when its failures file says some clips were missing. Clips that cannot be read are listed in
+    the failures file (see the module docstring)."""
     from affectgpt.infer.describe import Generation, answer
+    from affectgpt.io.atomic import write_text
     from affectgpt.io.npy import write_npz
 
     target = Path(target)
     partial = target.with_name(target.stem + ".partial.jsonl")
-    done = _read_partial(partial)
+    failed_before = failures_file(target)
+    done = _read_done(target) if target.is_file() and failed_before.is_file() else {}
+    done.update(_read_partial(partial))
+    report = PredictReport(target, resumed=len(done))
     todo = [(n, p) for n, p in clip_sources(clips) if n not in done]
     target.parent.mkdir(parents=True, exist_ok=True)
     log = None  # the resume log is opened with the first answer: a run that fails before it leaves no file
     try:
         for group in _batches(todo, max(1, batch_size)):
-            loaded = [_load(name, path, model.cfg.visual_input, subtitles or {}) for name, path in group]
-            texts = answer(model, tokenizer, loaded, task=task, generation=generation or Generation())
-            log = log or open(partial, "a", encoding="utf-8")  # noqa: SIM115 - closed in finally
-            for (name, _), text in zip(group, texts, strict=True):
-                log.write(json.dumps({"name": name, "text": text}, ensure_ascii=False) + "\n")
-                done[name] = text
-            log.flush()
-            os.fsync(log.fileno())
+            loaded = []
+            for name, path in group:
+                try:
+                    loaded.append((name, _load(name, path, model.cfg.visual_input, subtitles or {})))
+                except Exception as exc:  # an unreadable clip (or a decoder crash on it) must not stop the run
+                    report.failures.append({"file": str(path), "reason": _reason(exc)})
+            if loaded:
+                texts = answer(model, tokenizer, [inputs for _, inputs in loaded], task=task,
+                               generation=generation or Generation())
+                log = log or open(partial, "a", encoding="utf-8")  # noqa: SIM115 - closed in finally
+                for (name, _), text in zip(loaded, texts, strict=True):
+                    log.write(json.dumps({"name": name, "text": text}, ensure_ascii=False) + "\n")
+                    done[name] = text
+                log.flush()
+                os.fsync(log.fileno())
+                report.answered += len(loaded)
             if on_batch:
                 on_batch(len(group))
     finally:
         if log is not None:
             log.close()
+    if report.failures and not done:
+        first = report.failures[0]
+        raise InputError(f"no clip could be read ({len(report.failures)} failed; first: {first['file']}: "
+                         f"{first['reason']})", path=clips, field="--clips",
+                         fix="pass preprocess caches or readable video files")
     names = sorted(done)
+    if report.failures:  # listed before the .npz is written: a .npz without it reads as complete
+        report.failures.sort(key=lambda f: f["file"])
+        write_text(failed_before, json.dumps({"failures": report.failures}, indent=2, ensure_ascii=False))
     write_npz(target, {"filenames": names, "fileitems": [done[n] for n in names]})
+    if not report.failures:
+        failed_before.unlink(missing_ok=True)
     partial.unlink(missing_ok=True)
-    return target
+    return report

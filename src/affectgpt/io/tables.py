@@ -50,7 +50,7 @@ def read_table(path: str | Path, value_keys: Sequence[str] = (), *, missing_fix:
     """Read a name -> value table, choosing the reader by suffix.
 
     Args:
-        path: a .csv, .jsonl or .npz file.
+        path: a .csv, .jsonl or .npz file (a .csv or .jsonl may also be a pipe, read once).
         value_keys: preferred names of the value column/key, tried in order; for CSV and JSONL, when none
             is present and the file has exactly one column besides `name`, that column is used.
         missing_fix: when given, one of `value_keys` must be present (no other column is taken in its place;
@@ -62,9 +62,12 @@ def read_table(path: str | Path, value_keys: Sequence[str] = (), *, missing_fix:
             UTF-8; a CSV row with more fields than the header, or with broken quoting.
     """
     path = Path(path)
-    if not path.is_file():
+    if not path.exists() or path.is_dir():  # a pipe is fine for CSV and JSONL: they are read once, in order
         raise InputError("file not found", path=path, fix="check the path")
     suffix = path.suffix.lower()
+    if suffix == ".npz" and not path.is_file():
+        raise InputError("an .npz file cannot be read from a pipe (it is a zip archive, read by seeking)",
+                         path=path, fix="save it to a file and pass that")
     if suffix == ".npz":
         names, values = _read_npz(path, value_keys, missing_fix)
     elif suffix == ".csv":

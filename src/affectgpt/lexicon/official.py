@@ -57,12 +57,28 @@ def check_wheel_dir(wheel_dir: str | Path) -> dict[str, Path]:
     return files
 
 
+def wheel_sums(wheel_dir: str | Path) -> dict[str, str]:
+    """File name -> SHA-256 of the seven files of a wheel folder (InputError naming a missing one)."""
+    return {name: hashlib.sha256(path.read_bytes()).hexdigest() for name, path in check_wheel_dir(wheel_dir).items()}
+
+
+def protocol_id(sums: dict[str, str]) -> str:
+    """The protocol id of wheel files with these SHA-256 sums: a published version, else official-custom-<sha>."""
+    key = hashlib.sha256(json.dumps(sums, sort_keys=True).encode()).hexdigest()
+    return next((pid for pid, known in PUBLISHED_SUMS.items() if known == sums), f"official-custom-{key[:12]}")
+
+
+def differing_files(sums: dict[str, str], protocol: str) -> list[str]:
+    """The files whose SHA-256 is not the one published for `protocol` (a key of PUBLISHED_SUMS)."""
+    return [name for name in WHEEL_FILES if sums.get(name) != PUBLISHED_SUMS[protocol][name]]
+
+
 def load_official(wheel_dir: str | Path, *, use_cache: bool = True) -> WheelMaps:
     """WheelMaps of the official protocol from a wheel folder (compiled once, then cached)."""
     files = check_wheel_dir(wheel_dir)
     sums = {name: hashlib.sha256(path.read_bytes()).hexdigest() for name, path in files.items()}
     key = hashlib.sha256(json.dumps(sums, sort_keys=True).encode()).hexdigest()
-    protocol = next((pid for pid, known in PUBLISHED_SUMS.items() if known == sums), f"official-custom-{key[:12]}")
+    protocol = protocol_id(sums)
     wheels = tuple(f"wheel{k}" for k in range(1, N_WHEELS + 1))
     cached = read_entry("wheels", key, _CACHE_FORMAT) if use_cache else None
     if cached is not None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -171,10 +172,20 @@ def _run(videos: list[str], output: str, options: ClipOptions, workers: int) -> 
         for video in videos:
             yield Path(video).stem, process_one(video, output, options)
         return
-    with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker) as pool:
+    pool = ProcessPoolExecutor(max_workers=workers, initializer=_init_pool_worker)
+    try:
         futures = {pool.submit(process_one, video, output, options): video for video in videos}
         for future in as_completed(futures):
             yield Path(futures[future]).stem, future.result()
+    finally:  # Ctrl-C (or a caller that stops early): clips not started are dropped, those started are finished
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _init_pool_worker() -> None:
+    """A worker process: as _init_worker, and Ctrl-C is the main process's to handle (a terminal sends it to the
+    workers too): the worker finishes its clip (written whole) instead of printing a traceback."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _init_worker()
 
 
 def _init_worker() -> None:

@@ -29,7 +29,7 @@ def read_subtitle_table(path: str | Path, column: str = "english") -> dict[str, 
     """Read name -> subtitle from a CSV with a header line.
 
     Args:
-        path: the CSV file (UTF-8, with or without a byte-order mark).
+        path: the CSV file (UTF-8, with or without a byte-order mark), or a pipe: it is read once.
         column: the text column to read, matched case-insensitively ("english", "chinese", ...).
 
     Returns:
@@ -40,7 +40,7 @@ def read_subtitle_table(path: str | Path, column: str = "english") -> dict[str, 
             columns), a row of the wrong length, an empty name, or one name with two different texts.
     """
     path = Path(path)
-    if not path.is_file():
+    if not path.exists() or path.is_dir():  # a pipe (`--subtitles <(...)`) is fine: the file is read once
         raise InputError("subtitle file not found", path=path, fix="check the path")
     if not column or not column.strip():
         raise InputError("no subtitle column chosen", path=path, field="column",

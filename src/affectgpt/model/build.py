@@ -98,10 +98,11 @@ def with_base_models(cfg: ModelConfig, *, llm: str | Path | None = None, visual_
             raise InputError(f"not valid JSON ({exc})", path=config_file, fix="check the model folder") from exc
         if key == "llm":
             values.update(llm_config=data, llm_dim=int(data["hidden_size"]))
-        elif key == "visual_encoder":
-            values["visual_dim"] = int(data.get("projection_dim", data.get("vision_config", {}).get("hidden_size")))
+        elif key == "visual_encoder":  # the folder's architecture replaces the preset's (a summary counts it)
+            values.update(visual_config=data,
+                          visual_dim=int(data.get("projection_dim", data.get("vision_config", {}).get("hidden_size"))))
         else:
-            values["audio_dim"] = int(data["hidden_size"])
+            values.update(audio_config=data, audio_dim=int(data["hidden_size"]))
     merged = replace(cfg, **values)
     if {"visual_dim", "audio_dim"} & set(values):
         merged = replace(merged, fusion_dim=max(merged.visual_dim, merged.audio_dim))

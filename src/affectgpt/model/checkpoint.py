@@ -16,6 +16,7 @@ on import and on load, naming the file and the first such tensor.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,9 +30,11 @@ CONFIG = "config.json"
 FORMAT = "affectgpt-checkpoint/1"
 TOP_KEYS = ("format", "config", "base")
 """The keys of config.json."""
-BASE_KEYS = ("init", "seed", "tokenizer", "llm", "visual_encoder", "audio_encoder")
-"""The keys of config.json's `base` record: how the model is made (infer/sources.py) and where its base models
-and tokenizer are (train/build.py, tiny/recipe.py)."""
+BASE_KEYS = ("init", "seed", "tokenizer", "llm", "visual_encoder", "audio_encoder", "source", "source_revision",
+             "llm_revision", "visual_encoder_revision", "audio_encoder_revision")
+"""The keys of config.json's `base` record: how the model is made (infer/sources.py), where its base models
+and tokenizer are (train/build.py, tiny/recipe.py), and for a downloaded model (model/download.py) the hub file it
+was imported from and the commits every repository resolved to."""
 DAMAGED = "the file is damaged: copy or export it again"
 
 
@@ -42,6 +45,8 @@ class ImportReport:
     loaded: list[str] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
+    inferred: list[str] = field(default_factory=list)
+    """One line per configuration field read off the checkpoint where the given config disagreed."""
 
 
 def read_original_state(path: str | Path) -> dict[str, Any]:
@@ -136,6 +141,112 @@ def plan_import(model: Any, state: dict[str, Any], *,
     return updates, report
 
 
+_LORA_KEY = re.compile(r"^llama_model\.base_model\.model\..*\.(?P<target>[a-z_]+)\.lora_A\.default\.weight$")
+_QFORMER_LAYER = re.compile(r"^(?P<who>video|audio|multi)_Qformer\.bert\.encoder\.layer\.(?P<i>\d+)\.")
+
+
+def infer_config(state: dict[str, Any], cfg: Any, *, source: str = "<checkpoint>") -> tuple[Any, list[str]]:
+    """`cfg` with every field the checkpoint's key set and tensor shapes fix set to what they say, and one note
+    per field that changed ("lora_r=4 (lora_A is [4, 64]; the config said 16)").
+
+    Read off the checkpoint: the pooling kind of each modality and the fusion kind (which modules are present),
+    the LoRA rank and target modules, the Q-Former width, FFN width and layer count, the query-token counts and
+    position-table sizes. The attention-head count changes no shape: when the config's does not divide the
+    inferred width, the largest count dividing both is taken, and said so. Widths that come from the base models
+    (LLM, encoders) are not inferred: the shape check of `plan_import` names any key that disagrees.
+
+    Raises:
+        InputError: naming the keys, when the tensors contradict each other (two LoRA ranks, two Q-Former widths)
+            and so fit no configuration.
+    """
+    from dataclasses import replace
+
+    keys = set(state)
+    values: dict[str, Any] = {}
+    why: dict[str, str] = {}
+
+    def shape(key: str) -> list[int]:
+        return list(state[key].shape)
+
+    def has(prefix: str) -> bool:
+        return any(k.startswith(prefix) for k in keys)
+
+    def agree(field_name: str, value: Any, key: str, reason: str | None = None) -> None:
+        if field_name in values and values[field_name] != value:
+            raise InputError(f"the checkpoint's tensors fit no configuration: {why[field_name].split(' ')[0]} says "
+                             f"{field_name}={values[field_name]} but {key} says {value}", path=source, field=key,
+                             fix="the file is damaged or mixes two runs: use another checkpoint of the run")
+        values.setdefault(field_name, value)
+        why.setdefault(field_name, reason or f"{key} is {shape(key)}")
+
+    # pooling and fusion kinds: which modules the checkpoint holds
+    for who, pool in (("video", "video_pooling"), ("audio", "audio_pooling")):
+        proj = "affectgpt_proj." if who == "video" else "audio_llama_proj."
+        if has(f"{who}_Qformer."):
+            values[pool], why[pool] = "qformer", f"{who}_Qformer.* present"
+        elif has(f"{who}_attention_mlp."):
+            values[pool], why[pool] = "attention", f"{who}_attention_mlp.* present"
+        elif has(proj):
+            values[pool], why[pool] = "mean", f"{proj}* present, no attention or Q-Former"
+    if has("multi_Qformer."):
+        values["fusion"], why["fusion"] = "qformer", "multi_Qformer.* present"
+    elif has("attention_mlp.") or has("fc_att."):
+        values["fusion"], why["fusion"] = "attention", "attention_mlp.*/fc_att.* present"
+    elif keys and not has("multi_"):
+        values["fusion"], why["fusion"] = "none", "no pre-fusion (multi_*) weights"
+    # LoRA rank and targets
+    targets = set()
+    for key in sorted(keys):
+        match = _LORA_KEY.match(key)
+        if match:
+            targets.add(match["target"])
+            agree("lora_r", shape(key)[0], key)
+    if targets:
+        ordered = tuple(t for t in cfg.lora_targets if t in targets) + tuple(sorted(targets - set(cfg.lora_targets)))
+        values["lora_targets"], why["lora_targets"] = ordered, "the modules holding lora_A weights"
+    elif keys and not any(".lora_" in k for k in keys):
+        values["lora_r"], why["lora_r"] = 0, "no LoRA weights"
+    # Q-Former sizes, query tokens, position tables
+    for who in ("video", "audio", "multi"):
+        queries = f"{who}_query_tokens"
+        if queries in keys:
+            agree(f"{who}_tokens", shape(queries)[1], queries)
+            agree("qformer_hidden", shape(queries)[2], queries)
+        ffn = f"{who}_Qformer.bert.encoder.layer.0.intermediate_query.dense.weight"
+        if ffn in keys:
+            agree("qformer_intermediate", shape(ffn)[0], ffn)
+        layers = {int(m["i"]) for m in map(_QFORMER_LAYER.match, keys) if m and m["who"] == who}
+        if layers:
+            agree("qformer_layers", max(layers) + 1, f"{who}_Qformer.bert.encoder.layer.{max(layers)}.*",
+                  f"{who}_Qformer.bert.encoder.layer.0..{max(layers)}")
+    for key, name in (("video_frame_position_embedding.weight", "video_positions"),
+                      ("audio_position_embedding.weight", "audio_positions"),
+                      ("multi_position_embedding.weight", "multi_positions")):
+        if key in keys:
+            agree(name, shape(key)[0], key)
+    if "qformer_hidden" in values and values["qformer_hidden"] % cfg.qformer_heads:
+        import math
+
+        values["qformer_heads"] = math.gcd(values["qformer_hidden"], cfg.qformer_heads)
+        why["qformer_heads"] = (f"no shape fixes it; {cfg.qformer_heads} does not divide width "
+                                f"{values['qformer_hidden']}, so the largest count dividing both")
+    if values.get("fusion") == "none" and "multi" in cfg.modalities:
+        values["modalities"] = tuple(m for m in cfg.modalities if m != "multi")
+        why["modalities"] = "no pre-fusion weights, so no multi token"
+    changed = {k: v for k, v in values.items() if getattr(cfg, k) != v}
+    notes = [f"inferred {k}={_shown(v)} ({why[k]}; the config said {_shown(getattr(cfg, k))})"
+             for k, v in changed.items()]
+    try:
+        return replace(cfg, **changed), notes
+    except InputError as exc:
+        raise InputError(f"the checkpoint's tensors fit no configuration ({exc.what})", path=source,
+                         field=exc.field, fix="pass the run's configuration with --config") from exc
+
+
+def _shown(value: Any) -> str:
+    return ",".join(value) if isinstance(value, tuple) else str(value)
+
+
 def import_original(model: Any, state: dict[str, Any], *, source: str = "<checkpoint>") -> ImportReport:
     """Copy an original checkpoint's weights into `model` (an AffectGPT); report what could not be placed."""
     torch = require("torch", extra="model")
@@ -147,21 +258,38 @@ def import_original(model: Any, state: dict[str, Any], *, source: str = "<checkp
     return report
 
 
-def convert_original(path: str | Path, cfg: Any, output: str | Path) -> ImportReport:
+def convert_original(path: str | Path, cfg: Any, output: str | Path, *, base: dict[str, Any] | None = None,
+                     infer: bool = True) -> ImportReport:
     """An original checkpoint -> our checkpoint folder, checked against `cfg` without loading any base model.
 
-    The model is laid out on the meta device from `cfg` (its llm_config gives the LLM's shapes), so converting
-    a 7B checkpoint needs neither the LLM's weights nor its memory.
+    Where the checkpoint's tensors disagree with `cfg` on what they show (LoRA rank and targets, Q-Former sizes,
+    layers and query tokens, position tables, pooling and fusion kinds), the checkpoint wins: `infer_config`, one
+    line per field in the report's `inferred`. The model is laid out on the meta device from that config (its
+    llm_config gives the LLM's shapes), so converting a 7B checkpoint needs neither the LLM's weights nor its
+    memory. `base` is config.json's base record (model/download.py records where the downloads are).
+    With `infer=False` (a configuration the user wrote out) nothing is changed: a checkpoint that does not fit is
+    refused, and the refusal lists what the checkpoint's tensors say.
     """
     torch = require("torch", extra="model")
     from affectgpt.model.affectgpt import AffectGPT
     from affectgpt.model.lm import build_llm_from_config
 
     state = read_original_state(path)
+    inferred_cfg, inferred = infer_config(state, cfg, source=str(path))
+    if infer:
+        cfg = inferred_cfg
     with torch.device("meta"):
         skeleton = AffectGPT(cfg, build_llm_from_config(cfg, device="meta"), {})
-    updates, report = plan_import(skeleton, state, source=str(path))
-    write(output, updates, cfg, {})
+    try:
+        updates, report = plan_import(skeleton, state, source=str(path))
+    except InputError as exc:
+        if infer or not inferred:
+            raise
+        said = "; ".join(line.removeprefix("inferred ").split(" (")[0] for line in inferred)
+        raise InputError(exc.what, path=exc.path, field=exc.field,
+                         fix=f"{exc.fix}; the checkpoint's tensors say {said}") from exc
+    report.inferred = inferred if infer else []
+    write(output, updates, cfg, base or {})
     return report
 
 

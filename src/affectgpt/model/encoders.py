@@ -21,6 +21,7 @@ from torch import Tensor, nn
 
 from affectgpt.errors import InputError
 from affectgpt.extras import require
+from affectgpt.model.known import DOWNLOAD_FIX
 from affectgpt.registry import Registry
 
 CLIP_SIZE = 224
@@ -62,7 +63,7 @@ def _read_preprocessor(path_or_id: str | Path, local_files_only: bool) -> dict[s
     except OSError as exc:
         raise InputError(f"cannot find the encoder {path_or_id!r} locally or in the cache ({exc})",
                          field="encoder",
-                         fix="give a local folder, or allow downloads (local_files_only=False)") from exc
+                         fix=DOWNLOAD_FIX) from exc
     return json.loads(Path(file).read_text(encoding="utf-8"))
 
 
@@ -73,7 +74,7 @@ def _from_pretrained(cls: Any, path_or_id: str | Path, local_files_only: bool, d
         return cls.from_pretrained(str(path_or_id), local_files_only=local_files_only, torch_dtype=dtype)
     except OSError as exc:
         raise InputError(f"cannot load {cls.__name__} from {path_or_id!r} ({exc})", field="encoder",
-                         fix="give a local checkpoint folder, or allow downloads (local_files_only=False)") from exc
+                         fix=DOWNLOAD_FIX) from exc
 
 
 class _FrozenEncoder(nn.Module):

@@ -1,7 +1,7 @@
 """Original AffectGPT checkpoint keys -> our parameter names, as data tables and `map_key`. Imports no torch.
 
 The composing model holds the poolers as `video_pool` and `audio_pool`, the pre-fusion as `fusion` and the LLM
-under `LLM_PREFIX`. The original's names and what they hold are in the fidelity README, step 2.
+under `LLM_PREFIX`. Every rule says what the original key holds and why it is mapped or skipped.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ PREFIXES: dict[str, str] = {
 # because the original's forward never reads them; the importer skips them and reports why.
 SKIPPED: dict[str, str] = {
     r"image_llama_proj\.": "image projection: saved by the original (trainable) but the image path is never "
-                           "used, so it gets no gradient (fidelity README, step 2)",
+                           "used, so it gets no gradient",
     r"(video|audio|multi)_Qformer\.cls\.": "BERT MLM head of the Q-Former; the original deletes it",
 }
 
@@ -49,7 +49,7 @@ SKIPPED: dict[str, str] = {
 # expressions, with why the original never uses them in the forward. `qformer.UNUSED_ORIGINAL_KEYS` is this.
 QFORMER_UNUSED: dict[str, str] = {
     r"embeddings\.position_ids$": "persistent int64 buffer of BertEmbeddings, not a weight; the queries carry "
-                                  "no positions (fidelity README, step 2)",
+                                  "no positions",
     r"embeddings\.(word_embeddings|position_embeddings|token_type_embeddings)\.": "text embeddings; the "
                                                                                  "original deletes them",
     r"encoder\.layer\.\d+\.intermediate\.": "text FFN; the original deletes it (queries use intermediate_query)",

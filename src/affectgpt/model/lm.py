@@ -22,6 +22,7 @@ from torch import nn
 from affectgpt.errors import InputError
 from affectgpt.extras import require
 from affectgpt.model.config import ModelConfig
+from affectgpt.model.known import DOWNLOAD_FIX
 
 PLACEHOLDERS = ("<ImageHere>", "<AudioHere>", "<FrameHere>", "<FaceHere>", "<MultiHere>")
 """In the original's order: their ids are len(tokenizer) + 0..4 after loading."""
@@ -41,7 +42,7 @@ def load_tokenizer(path_or_id: str | Path, *, local_files_only: bool = True, use
                                                                use_fast=use_fast)
     except (OSError, ValueError) as exc:
         raise InputError(f"cannot load the tokenizer from {path_or_id!r} ({exc})", field="model.llm",
-                         fix="give a local LLM folder, or allow downloads (local_files_only=False)") from exc
+                         fix=DOWNLOAD_FIX) from exc
     vocab = tokenizer.get_vocab()
     missing = [token for token in (BOS, EOS) if token not in vocab]
     if missing:
@@ -97,7 +98,7 @@ def load_llm(path_or_id: str | Path, cfg: ModelConfig, *, dtype: torch.dtype = t
                                          **kwargs)
     except OSError as exc:
         raise InputError(f"cannot load the LLM from {path_or_id!r} ({exc})", field="model.llm",
-                         fix="give a local LLM folder, or allow downloads (local_files_only=False)") from exc
+                         fix=DOWNLOAD_FIX) from exc
     return add_lora(model, cfg)
 
 

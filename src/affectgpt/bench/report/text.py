@@ -47,17 +47,65 @@ def render_dataset(result: DatasetResult) -> str:
     return "\n".join(lines)
 
 
+ORACLE_CAVEAT = "ORACLE: " + ORACLE_NOTE.split(": ", 1)[1]
+BUILTIN_CAVEAT = "built-in protocol: scores approximate the official protocol and are not comparable with " \
+                 "published numbers"
+
+
+def has_oracle(result: DatasetResult) -> bool:
+    """Whether the best epoch was chosen among several files (one file: nothing was chosen)."""
+    return len(result.epochs) > 1
+
+
+def partial_caveat(result: DatasetResult) -> str | None:
+    """The partial-ground-truth note of a result whose labels do not cover the whole test set, else None."""
+    size = DATASETS[result.dataset].size
+    if result.n_labels == size:
+        return None
+    return (f"partial ground truth: labels cover {result.n_labels} of the {size} samples of the full test set, "
+            "so scores are not comparable with published ones")
+
+
+def dataset_caveats(result: DatasetResult) -> list[str]:
+    """The notes every rendering of a dataset result carries: oracle selection, partial ground truth, built-in."""
+    notes = [ORACLE_CAVEAT] if has_oracle(result) else []
+    partial = partial_caveat(result)
+    if partial:
+        notes.append(partial)
+    if result.protocol.startswith("builtin"):
+        notes.append(BUILTIN_CAVEAT)
+    return notes
+
+
+def suite_caveats(suite: SuiteResult) -> list[str]:
+    """The notes every rendering of a suite row carries (oracle, partial and missing datasets, built-in)."""
+    notes = [ORACLE_CAVEAT.replace("ORACLE:", "ORACLE (best epoch per dataset):", 1)] \
+        if suite.selection == "oracle" else []
+    notes += [f"{c.title}: {c.reason}" for c in suite.row if c.value is not None and c.reason]
+    missing = [f"{c.title} ({c.reason})" for c in suite.row if c.value is None]
+    if missing:
+        partial, count = suite.mean_present
+        notes.append(f"Mean n/a: {len(missing)} of {len(suite.row)} datasets missing: {', '.join(missing)}; "
+                     f"mean of the {count} present: {pct(partial)}")
+    if suite.protocol.startswith("builtin"):
+        notes.append(BUILTIN_CAVEAT)
+    return notes
+
+
 def _notes(result: DatasetResult) -> list[str]:
     primary = METRIC_TITLES[result.primary]
     best = result.best
-    lines = [f"best epoch (ORACLE, {ORACLE_NOTE.split(': ', 1)[1]}): {best.epoch}  "
-             f"{primary} {pct(best.metrics[result.primary])}"]
+    if has_oracle(result):
+        lines = [f"best epoch (ORACLE, {ORACLE_NOTE.split(': ', 1)[1]}): {best.epoch}  "
+                 f"{primary} {pct(best.metrics[result.primary])}"]
+    else:  # one prediction file: no epoch was chosen
+        which = "single file" if best.epoch is None else f"single file (epoch {best.epoch})"
+        lines = [f"{which}: {primary} {pct(best.metrics[result.primary])}"]
     if result.fixed is not None:
         lines.append(f"fixed epoch {result.fixed.epoch}: {primary} {pct(result.fixed.metrics[result.primary])}")
-    size = DATASETS[result.dataset].size
-    if result.n_labels != size:
-        lines.append(f"partial ground truth: labels cover {result.n_labels} of the {size} samples of the full "
-                     "test set, so scores are not comparable with published ones")
+    partial = partial_caveat(result)
+    if partial:
+        lines.append(partial)
     first = result.epochs[0]
     if first.per_wheel:
         scored = ", ".join(f"{w['wheel']} {w['scored']}/{w['skipped']}" for w in first.per_wheel)
