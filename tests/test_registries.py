@@ -66,6 +66,7 @@ TABLES: dict[str, Table] = {
     "protocols": Table("protocol", ("bench.protocol", "PROTOCOLS"), "resolve_protocol"),
     "wheel versions": Table("wheel version", ("lexicon.fetch", "RELEASES"), "get_release"),
     "model sources": Table("base.init", ("infer.sources", "MODEL_SOURCES")),
+    "known weights": Table("known model", ("model.known", "KNOWN"), "get_known"),
 }
 
 
@@ -355,6 +356,20 @@ def test_every_model_source_is_a_loader_of_config_base_folder_and_dtype(name: st
 
     loader = MODEL_SOURCES.get(name)
     assert list(inspect.signature(loader).parameters)[:4] == ["cfg", "base", "folder", "dtype"]
+
+
+@pytest.mark.parametrize("name", entries("known weights"))
+def test_every_known_weights_entry_names_a_preset_and_hub_repositories(name: str) -> None:
+    """Each released-weights entry builds its preset's configuration and names org/name repositories; its
+    download is tested against a loopback hub in tests/hub."""
+    import re
+
+    from affectgpt.model.config import get_preset
+    from affectgpt.model.known import get_known
+
+    entry = get_known(name)
+    assert entry.name == name and get_preset(entry.preset)
+    assert all(re.fullmatch(r"[\w.-]+/[\w.-]+", repo) for repo in entry.repos.values()), entry.repos
 
 
 # ---- unknown names: one per table ----

@@ -33,7 +33,7 @@ class PredictionFile:
 def find_prediction_files(path: str | Path, spec: DatasetSpec) -> list[PredictionFile]:
     """The prediction files for `spec` at `path`: the file itself, or one per epoch in a directory.
 
-    In a directory, files named `checkpoint_<EEEEEE>_loss_<x>-openset.npz` (or `-openset-sentiment` for
+    In a directory, files named `checkpoint_<EEEEEE>[_loss_<x>]-openset.npz` (or `-openset-sentiment` for
     sentiment sets; .csv and .jsonl with the same stem too) are taken, sorted by epoch.
     """
     path = Path(path)

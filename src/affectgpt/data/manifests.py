@@ -68,8 +68,9 @@ def read_manifest(path: str | Path) -> list[Sample]:
             duplicate name, a sample with no target at all, a bad labels value.
     """
     path = Path(path)
-    if not path.is_file():
-        raise InputError("manifest not found", path=path, fix="check the path")
+    if not path.exists() or path.is_dir():  # a file, or a pipe read once
+        raise InputError("manifest not found" if not path.exists() else "is a folder, not a manifest file",
+                         path=path, fix="check the path")
     suffix = path.suffix.lower()
     if suffix == ".csv":
         columns, rows = _read_csv_rows(path)

@@ -1,7 +1,8 @@
 """Resumable extraction over files and folders: generated text -> `-openset` -> `-openset-sentiment` files.
 
-A folder in the original naming is processed file by file: `checkpoint_<E>_loss_<x>.npz` (generated text,
-key `name2reason`) gives `checkpoint_<E>_loss_<x>-openset.npz`, and that gives `...-openset-sentiment.npz`,
+A folder in the original naming is processed file by file: `checkpoint_<E>[_loss_<x>].npz` (generated text,
+key `name2reason`, or `predict`'s output) gives `checkpoint_<E>[_loss_<x>]-openset.npz`, and that gives
+`...-openset-sentiment.npz`,
 the files the scorer (`bench score`) reads. Each output is written atomically once all its items are answered,
 with a provenance sidecar (`<output>.extract.json`: backend, model, prompt, sampling, counts, malformed
 answers). An output that already holds every input name is skipped (unless forced); items answered before a
@@ -112,7 +113,7 @@ def plan(step: Step, source: str | Path, target: str | Path, fmt: str = "npz") -
     source, target = Path(source), Path(target)
     if fmt not in FORMATS:
         raise InputError(f"unknown output format {fmt!r}", field="--format", fix=f"use one of {FORMATS}")
-    if source.is_file():
+    if source.exists() and not source.is_dir():  # a file, or a pipe read once (`--input <(...)`)
         if target.is_dir():
             raise InputError("is a folder, but the input is a single file, so the output is a single file",
                              path=target, field="--output",
