@@ -6,7 +6,6 @@ run's (`checkpoint_000300`, no loss in the name), and like nothing at all (`ckpt
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 from pathlib import Path
@@ -17,7 +16,7 @@ pytest.importorskip("torch")
 pytest.importorskip("peft")
 pytest.importorskip("av")
 
-from tiny_models import FIDELITY
+from tiny_models import released_checkpoint
 
 from affectgpt.cli import main
 from conftest import write_csv
@@ -29,18 +28,7 @@ pytestmark = pytest.mark.reference
 def tiny_checkpoint(tmp_path_factory) -> Path:
     """Our checkpoint folder of the original `released` fixture on the tiny base models, named like a training
     run's checkpoint."""
-    if not (FIDELITY / "fixtures" / "released").is_dir():
-        pytest.skip(f"fidelity fixtures not found under {FIDELITY}")
-    from affectgpt.model import checkpoint
-    from affectgpt.model.build import build_model, config_from_original
-
-    meta = json.loads((FIDELITY / "fixtures" / "released" / "meta.json").read_text(encoding="utf-8"))
-    models = FIDELITY / "models"
-    cfg = config_from_original(meta["model_cfg"], llm=models / "tiny-qwen2", visual_encoder=models / "tiny-clip",
-                               audio_encoder=models / "tiny-hubert")
-    model, _ = build_model(cfg)
-    checkpoint.import_original(model, checkpoint.read_original_state(FIDELITY / "fixtures" / "released" / "ckpt.pth"))
-    return checkpoint.save(model, tmp_path_factory.mktemp("run") / "checkpoint_000300")
+    return released_checkpoint(tmp_path_factory.mktemp("run") / "checkpoint_000300")
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("peft")
 
-from tiny_models import FIDELITY  # noqa: E402
+from tiny_models import FIDELITY, released_checkpoint  # noqa: E402
 
 from affectgpt.cli import main  # noqa: E402
 from affectgpt.io.npy import read_npz  # noqa: E402
@@ -22,18 +22,7 @@ pytestmark = pytest.mark.reference
 @pytest.fixture(scope="module")
 def checkpoint_dir(tmp_path_factory) -> Path:
     """Our checkpoint folder for the original `released` fixture checkpoint on the tiny base models."""
-    if not (FIDELITY / "fixtures" / "released").is_dir():
-        pytest.skip(f"fidelity fixtures not found under {FIDELITY}")
-    from affectgpt.model import checkpoint
-    from affectgpt.model.build import build_model, config_from_original
-
-    meta = json.loads((FIDELITY / "fixtures" / "released" / "meta.json").read_text(encoding="utf-8"))
-    models = FIDELITY / "models"
-    cfg = config_from_original(meta["model_cfg"], llm=models / "tiny-qwen2", visual_encoder=models / "tiny-clip",
-                               audio_encoder=models / "tiny-hubert")
-    model, _ = build_model(cfg)
-    checkpoint.import_original(model, checkpoint.read_original_state(FIDELITY / "fixtures" / "released" / "ckpt.pth"))
-    return checkpoint.save(model, tmp_path_factory.mktemp("ckpt") / "checkpoint_000007_loss_0.500")
+    return released_checkpoint(tmp_path_factory.mktemp("ckpt") / "checkpoint_000007_loss_0.500")
 
 
 @pytest.fixture(scope="module")

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from hostile_files import KINDS, MARKER, ZIP_BOMB_LIMIT, make
-from tiny_models import FIDELITY
+from tiny_models import FIDELITY, released_checkpoint
 
 from affectgpt.cli import main
 
@@ -281,15 +281,7 @@ def _model_kit(root: Path, files: dict[str, Path]) -> None:
     for name in ("tiny-qwen2", "tiny-clip", "tiny-hubert"):
         files[name] = models / name
     files["ckpt.pth"] = FIDELITY / "fixtures" / "released" / "ckpt.pth"
-    from affectgpt.model import checkpoint
-    from affectgpt.model.build import build_model, config_from_original
-
-    meta = json.loads((FIDELITY / "fixtures" / "released" / "meta.json").read_text(encoding="utf-8"))
-    cfg = config_from_original(meta["model_cfg"], llm=models / "tiny-qwen2", visual_encoder=models / "tiny-clip",
-                               audio_encoder=models / "tiny-hubert")
-    model, _ = build_model(cfg)
-    checkpoint.import_original(model, checkpoint.read_original_state(files["ckpt.pth"]))
-    files["checkpoint"] = checkpoint.save(model, root / "checkpoint")
+    files["checkpoint"] = released_checkpoint(root / "checkpoint")
 
 
 # ---- one case -----------------------------------------------------------------------------------------------------

@@ -16,6 +16,23 @@ FIDELITY = Path(os.environ.get("AFFECTGPT_FIDELITY_DIR") or REFERENCE / "fidelit
 """The fidelity fixtures and tiny models ($AFFECTGPT_FIDELITY_DIR overrides the location)."""
 TINY_QWEN2 = FIDELITY / "models" / "tiny-qwen2"
 
+
+def released_checkpoint(dest: Path) -> Path:
+    """Our checkpoint folder `dest` made from the original `released` fixture checkpoint on the tiny base models
+    (the same path a user's `affectgpt model import` takes); skips when the fixtures are absent."""
+    if not (FIDELITY / "fixtures" / "released").is_dir():
+        pytest.skip(f"fidelity fixtures not found under {FIDELITY}")
+    from affectgpt.model import checkpoint
+    from affectgpt.model.build import build_model, config_from_original
+
+    meta = json.loads((FIDELITY / "fixtures" / "released" / "meta.json").read_text(encoding="utf-8"))
+    models = FIDELITY / "models"
+    cfg = config_from_original(meta["model_cfg"], llm=models / "tiny-qwen2", visual_encoder=models / "tiny-clip",
+                               audio_encoder=models / "tiny-hubert")
+    model, _ = build_model(cfg)
+    checkpoint.import_original(model, checkpoint.read_original_state(FIDELITY / "fixtures" / "released" / "ckpt.pth"))
+    return checkpoint.save(model, dest)
+
 # The shipped tokenizer has no chat template; this is Qwen's layout, reduced, and like Qwen's real
 # template it refuses roles it does not know.
 CHAT_TEMPLATE = (
