@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -37,6 +38,15 @@ def wheel_dir(reference_dir: Path) -> Path:
 @pytest.fixture(scope="session")
 def _session_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("affectgpt-cache")
+
+
+@pytest.fixture(autouse=True)
+def _forget_user_datasets() -> Iterator[None]:
+    """User datasets (`--dataset-spec`) are registered per process: each test starts without any."""
+    yield
+    datasets = sys.modules.get("affectgpt.bench.datasets")
+    if datasets is not None:
+        datasets.USER_DATASETS.clear()
 
 
 @pytest.fixture(autouse=True)

@@ -58,7 +58,7 @@ def test_score_json_contract_and_oracle(tmp_path, capsys):
     # epoch 1: s1 hit, s2 miss, s4 miss (empty), s3 neutral skipped -> 1/3 in every grouping;
     # epoch 2 predicts [angry] everywhere: only s2 hits -> 1/3 as well; the tie goes to the earlier epoch.
     for e in result["epochs"]:
-        assert set(e["metrics"]) == {"hit"}
+        assert set(e["metrics"]) == {"hit", "hit_precision"}  # issue 14: the precision companion
         assert e["metrics"]["hit"] == pytest.approx(1 / 3)
         assert all(w["skipped"] == 1 for w in e["per_wheel"])
     assert result["best"]["epoch"] == 1 and result["best"]["selection"] == "oracle"

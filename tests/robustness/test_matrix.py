@@ -86,6 +86,7 @@ class Row:
 VALID_ANYWAY = {"bom": {0}}  # a byte-order mark is allowed in every text file
 CUT_MAY_BE_VALID = {"truncated_third": {0, 2}, "truncated_two_thirds": {0, 2}}  # a cut between rows is a shorter file
 SCORE = ["bench", "score", "--dataset", "mer2023", "--protocol", "builtin", "--format", "json"]
+BASELINES = ["bench", "baselines", "--dataset", "mer2023", "--protocol", "builtin", "--format", "json"]
 
 ROWS: tuple[Row, ...] = (
     Row("bench score --predictions", "table", "preds.csv",
@@ -105,6 +106,16 @@ ROWS: tuple[Row, ...] = (
     Row("bench score --output", "output_file", "score.json",
         lambda k, h, o: [*SCORE, "--predictions", str(k["preds.csv"]), "--labels", str(k["labels.csv"]),
                          "--output", str(h)]),
+    Row("bench baselines --labels", "table", "labels.csv",
+        lambda k, h, o: [*BASELINES, "--labels", str(h), "--output", str(o)],
+        expect={**VALID_ANYWAY, **CUT_MAY_BE_VALID}, skip_kinds=("traversal_names",)),  # label names are no paths
+    Row("bench baselines --output", "output_file", "score.json",
+        lambda k, h, o: [*BASELINES, "--labels", str(k["labels.csv"]), "--output", str(h)]),
+    Row("bench score --dataset-spec", "yaml", "spec.yaml",
+        lambda k, h, o: ["bench", "score", "--protocol", "builtin", "--dataset-spec", str(h), "--predictions",
+                         str(k["spec-predictions.csv"]), "--labels", str(k["spec-labels.csv"]), "--format", "json",
+                         "--output", str(o)],
+        needs=("yaml",)),
     Row("bench report", "json", "result.json",
         lambda k, h, o: ["bench", "report", str(h), "--output", str(o)], needs=("matplotlib",)),
     Row("extract labels --input", "table", "text.csv",
@@ -238,6 +249,9 @@ def _make_kit(root: Path) -> Kit:
     files["out.csv"] = root / "out.csv"
     files["cache"] = root / "cache"
     files["imported"] = root / "imported"
+    example = Path(__file__).resolve().parents[2] / "examples" / "dataset-spec"
+    files["spec.yaml"], files["spec-labels.csv"] = example / "spec.yaml", example / "labels.csv"
+    files["spec-predictions.csv"] = example / "predictions.csv"
     files["whisper"] = root / "whisper"
     files["run"] = root / "run"
     assert main([*SCORE, "--predictions", str(files["preds.csv"]), "--labels", str(files["labels.csv"]),

@@ -34,6 +34,10 @@ class DatasetSpec:
         label_space: the ground-truth classes, or a description of the value range.
         labels: where the ground truth lives (its row of formats.labels.LABEL_SOURCES).
         higher_is_better: every MER-UniBench metric is; kept explicit for user-supplied sets.
+        candidates: the candidate classes of a basic set, when the set declares them (user datasets, see
+            bench/spec.py); empty for the published nine, whose label_space says them in words.
+        primary_metric: the metric that ranks the set, when it is not the task's first (user datasets); empty
+            means `metrics[0]`.
     """
 
     key: str
@@ -43,6 +47,8 @@ class DatasetSpec:
     label_space: str
     labels: LabelSource
     higher_is_better: bool = True
+    candidates: tuple[str, ...] = ()
+    primary_metric: str = ""
 
     @property
     def metrics(self) -> tuple[str, ...]:
@@ -50,7 +56,7 @@ class DatasetSpec:
 
     @property
     def primary(self) -> str:
-        return self.metrics[0]
+        return self.primary_metric or self.metrics[0]
 
 
 _MER_CLASSES = "neutral, angry, happy, sad, worried, surprise"
@@ -76,9 +82,20 @@ DATASETS: dict[str, DatasetSpec] = {d.key: d for d in _ROWS}
 """Every MER-UniBench dataset, in the order of the published table."""
 
 
+USER_DATASETS: dict[str, DatasetSpec] = {}
+"""User-defined datasets read in this process (`--dataset-spec`, bench/spec.py `load_dataset_spec`), by name.
+Never part of DATASETS: the published table, its order and its 9-dataset mean stay the nine above."""
+
+
+def all_datasets() -> dict[str, DatasetSpec]:
+    """The published nine in their order, then the user datasets read in this process."""
+    return {**DATASETS, **USER_DATASETS}
+
+
 def get_dataset(key: str) -> DatasetSpec:
-    """The spec of `key`, or an InputError with the closest known name."""
-    try:
-        return DATASETS[key]
-    except KeyError:
-        raise unknown_name("dataset", key, list(DATASETS)) from None
+    """The spec of `key` (a published set, else a user dataset read in this process), or an InputError with the
+    closest known name."""
+    spec = DATASETS.get(key) or USER_DATASETS.get(key)
+    if spec is None:
+        raise unknown_name("dataset", key, [*DATASETS, *USER_DATASETS])
+    return spec

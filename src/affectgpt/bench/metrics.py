@@ -1,4 +1,4 @@
-"""Pure metric functions of MER-UniBench: HIT, emotion-wheel F/P/R, sentiment WAF/ACC.
+"""Pure metric functions of MER-UniBench: HIT and its precision companion, emotion-wheel F/P/R, sentiment WAF/ACC.
 
 Inputs are already mapped. A cluster set is a bit mask (an int, see lexicon.wheelmaps.ClusterBits): `a & b`
 is the intersection, `x.bit_count()` the size, 0 the empty set. `wheel` selects one wheel's bits.
@@ -38,6 +38,41 @@ def hit_rate(gt: Sequence[int], pred: Sequence[int], wheel: int = -1) -> WheelSc
             scored += 1
             hits += (g & p) == g
     return WheelScore({"hit": hits / scored if scored else 0.0}, scored=scored, skipped=len(gt) - scored)
+
+
+def hit_with_precision(gt: Sequence[int], pred: Sequence[int], wheel: int = -1,
+                       candidates: int | None = None) -> WheelScore:
+    """HIT for one wheel (bit-exact with hit_rate) with its precision companion and the candidate coverage.
+
+    `candidates` are the dataset's candidate clusters: the mapped ground truth of the whole set (computed
+    from `gt` when None). Per scored sample, hit_precision is the hit (0 or 1) divided by the number of
+    distinct predicted clusters among the candidates, 0 when none is (the original's unreported `mscore`);
+    candidate_coverage is the share of the candidates the prediction covers. Both are averaged over the
+    samples HIT scores (ground truth that maps to nothing is skipped, as for HIT).
+    """
+    if candidates is None:
+        candidates = 0
+        for g in gt:
+            candidates |= g
+    candidates &= wheel
+    n_candidates = candidates.bit_count()
+    hits = 0
+    scored = 0
+    precision_sum = 0.0
+    covered = 0
+    for g, p in zip(gt, pred, strict=True):
+        g &= wheel
+        if g:
+            scored += 1
+            inside = (p & candidates).bit_count()
+            covered += inside
+            if (g & p) == g:
+                hits += 1
+                precision_sum += 1 / inside  # g is among the candidates, so inside >= 1
+    values = {"hit": hits / scored if scored else 0.0,
+              "hit_precision": precision_sum / scored if scored else 0.0,
+              "candidate_coverage": covered / (scored * n_candidates) if scored and n_candidates else 0.0}
+    return WheelScore(values, scored=scored, skipped=len(gt) - scored)
 
 
 def wheel_fpr(gt: Sequence[int], pred: Sequence[int], wheel: int = -1) -> WheelScore:

@@ -2,7 +2,9 @@
 
 Per dataset: top-level `dataset`, `protocol`, `epochs` (list of {"epoch": int|null, "source": path,
 "metrics": {...}}), `best` (the per-dataset oracle, labelled so) and, when an epoch was fixed, `fixed`.
-Metric keys are `hit`, `waf`, `acc`, `f`, `p`, `r`, fractions in [0, 1].
+Metric keys are `hit`, `hit_precision`, `waf`, `acc`, `f`, `p`, `r`, fractions in [0, 1]. `warnings` (on
+each epoch, on the dataset and on the suite) lists {"code", "message"} objects, e.g. `hit_uninformative`.
+With an epoch range, `mean` is the summary {"selection": "mean", "epochs": [...], "metrics": {...}}.
 """
 
 from __future__ import annotations
@@ -33,27 +35,39 @@ class EpochResult:
     metrics: dict[str, float]
     per_wheel: list[dict[str, Any]] = field(default_factory=list)
     diagnostics: dict[str, Any] = field(default_factory=dict)
+    warnings: list[dict[str, str]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {"epoch": self.epoch, "source": self.source, "metrics": dict(self.metrics),
-                "per_wheel": list(self.per_wheel), "diagnostics": dict(self.diagnostics)}
+                "per_wheel": list(self.per_wheel), "diagnostics": dict(self.diagnostics),
+                "warnings": list(self.warnings)}
 
 
 @dataclass(frozen=True)
 class Summary:
-    """One chosen epoch: `fixed` (chosen by the user) or `oracle` (best on the test set)."""
+    """One chosen epoch, `fixed` (chosen by the user) or `oracle` (best on the test set), or the `mean` of
+    each metric over the epochs of a stated range (`epochs`, `range`; epoch None, no source)."""
 
     kind: str
     epoch: int | None
     source: str
     metrics: dict[str, float]
+    epochs: tuple[int, ...] = ()
+    range: str = ""
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"epoch": self.epoch, "source": self.source, "metrics": dict(self.metrics),
                                "selection": self.kind}
         if self.kind == "oracle":
             out["note"] = ORACLE_NOTE
+        if self.kind == "mean":
+            out["epochs"] = list(self.epochs)
+            out["range"] = self.range
+            out["note"] = MEAN_NOTE.format(range=self.range)
         return out
+
+
+MEAN_NOTE = "mean over the epochs {range} present: no epoch chosen on the test set"
 
 
 @dataclass(frozen=True)
@@ -71,6 +85,8 @@ class DatasetResult:
     epochs: tuple[EpochResult, ...]
     best: Summary
     fixed: Summary | None = None
+    mean: Summary | None = None
+    warnings: tuple[dict[str, Any], ...] = ()
 
     @property
     def headline(self) -> Summary:
@@ -93,6 +109,9 @@ class DatasetResult:
         }
         if self.fixed is not None:
             out["fixed"] = self.fixed.to_json()
+        if self.mean is not None:
+            out["mean"] = self.mean.to_json()
+        out["warnings"] = [dict(w) for w in self.warnings]
         return out
 
 
@@ -106,10 +125,15 @@ class RowCell:
     value: float | None
     epoch: int | None
     reason: str | None = None  # why the cell is n/a
+    mean: Summary | None = None  # the mean over the --epochs range, when one was asked for
+    warnings: tuple[dict[str, Any], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        return {"dataset": self.dataset, "title": self.title, "metric": self.metric, "value": self.value,
-                "epoch": self.epoch, "reason": self.reason}
+        out = {"dataset": self.dataset, "title": self.title, "metric": self.metric, "value": self.value,
+               "epoch": self.epoch, "reason": self.reason, "warnings": [dict(w) for w in self.warnings]}
+        if self.mean is not None:
+            out["mean"] = {"value": self.mean.metrics[self.metric], "epochs": list(self.mean.epochs)}
+        return out
 
 
 @dataclass(frozen=True)
@@ -121,6 +145,22 @@ class SuiteResult:
     selection: str  # "oracle" or "fixed"
     results: dict[str, DatasetResult]
     row: tuple[RowCell, ...]
+    epochs_range: str = ""  # the --epochs range whose mean each cell carries too, or ""
+
+    @property
+    def warnings(self) -> list[dict[str, Any]]:
+        """The warnings of the cells the mean is made of, each naming its dataset."""
+        return [{**w, "message": f"the mean includes {c.title}: {w['message']}", "dataset": c.dataset}
+                for c in self.row for w in c.warnings]
+
+    @property
+    def range_means(self) -> tuple[float | None, float | None, int]:
+        """Over the --epochs range: the 9-dataset mean (None unless all are present), the mean over the
+        present ones and how many they are."""
+        values = [c.mean.metrics[c.metric] if c.mean is not None else None for c in self.row]
+        present = [v for v in values if v is not None]
+        full = None if len(present) < len(values) else sum(present) / len(present)
+        return full, (sum(present) / len(present) if present else None), len(present)
 
     @property
     def mean(self) -> float | None:
@@ -148,4 +188,12 @@ class SuiteResult:
             "row": [c.to_json() for c in self.row],
             "mean": self.mean,
             "mean_present": {"value": partial, "datasets": count, "of": len(self.row)},
+            "warnings": self.warnings,
+            **({"epochs_mean": self._range_json()} if self.epochs_range else {}),
         }
+
+    def _range_json(self) -> dict[str, Any]:
+        full, partial, count = self.range_means
+        return {"range": self.epochs_range, "selection": "mean", "value": full,
+                "mean_present": {"value": partial, "datasets": count, "of": len(self.row)},
+                "note": MEAN_NOTE.format(range=self.epochs_range)}

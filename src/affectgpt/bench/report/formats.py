@@ -6,11 +6,11 @@ import csv
 import io
 import json
 
-from affectgpt.bench.datasets import DATASETS
 from affectgpt.bench.report.text import (
     METRIC_TITLES,
     dataset_caveats,
     has_oracle,
+    metric_keys,
     pct,
     render_dataset,
     render_suite,
@@ -67,8 +67,8 @@ def _row_notes(row: list[str], header: list[str], notes: list[str]) -> list[str]
 
 
 def _dataset_rows(result: DatasetResult) -> tuple[list[str], list[list[str]]]:
-    keys = list(DATASETS[result.dataset].metrics)
-    header = ["dataset", "protocol", "epoch", "selection", *(METRIC_TITLES[k] for k in keys), "source"]
+    keys = metric_keys(result)
+    header = ["dataset", "protocol", "epoch", "selection", *(METRIC_TITLES.get(k, k) for k in keys), "source"]
     rows = [[result.dataset, result.protocol, "" if e.epoch is None else str(e.epoch), "",
              *(pct(e.metrics[k]) for k in keys), e.source] for e in result.epochs]
     # with one prediction file nothing was selected: no oracle row repeating the only one
@@ -76,13 +76,20 @@ def _dataset_rows(result: DatasetResult) -> tuple[list[str], list[list[str]]]:
         if summary is not None:
             rows.append([result.dataset, result.protocol, "" if summary.epoch is None else str(summary.epoch),
                          summary.kind, *(pct(summary.metrics[k]) for k in keys), summary.source])
+    if result.mean is not None:  # the honest summary: no epoch chosen
+        rows.append([result.dataset, result.protocol, result.mean.range, "mean",
+                     *(pct(result.mean.metrics[k]) for k in keys), ""])
     return header, rows
 
 
 def _suite_rows(suite: SuiteResult) -> tuple[list[str], list[list[str]]]:
     header = [f"{c.title} ({METRIC_TITLES[c.metric]})" for c in suite.row] + ["Mean"]
     row = [pct(c.value) for c in suite.row] + [pct(suite.mean)]
-    return header, [row]
+    if not suite.epochs_range:
+        return header, [row]
+    means = [pct(c.mean.metrics[c.metric] if c.mean else None) for c in suite.row]
+    return [*header, "selection"], [[*row, suite.selection],
+                                    [*means, pct(suite.range_means[0]), f"mean {suite.epochs_range}"]]
 
 
 _LATEX_SPECIALS = {"\\": r"\textbackslash{}", "_": r"\_", "%": r"\%", "&": r"\&", "#": r"\#", "$": r"\$",

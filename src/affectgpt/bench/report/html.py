@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from affectgpt import __version__
-from affectgpt.bench.datasets import DATASETS
-from affectgpt.bench.report.text import METRIC_TITLES, pct
+from affectgpt.bench.datasets import DATASETS, all_datasets
+from affectgpt.bench.report.text import HIT_P_NOTE, METRIC_TITLES, pct
 from affectgpt.bench.results import ORACLE_NOTE, SCHEMA_VERSION
 from affectgpt.errors import InputError
 from affectgpt.extras import require
@@ -81,7 +81,7 @@ def write_report(paths: Sequence[str | Path], output: str | Path, names: Sequenc
     for target, kind in ((output, "a folder"), (figures, "a file")):
         if target.exists() and target.is_dir() == (kind == "a folder"):
             raise InputError(f"is {kind}", path=target, field="--output", fix="choose another --output")
-    sets = [load_result_set(p, n) for p, n in zip(paths, labels, strict=True)]
+    sets = [one for p, n in zip(paths, labels, strict=True) for one in load_result_sets(p, n)]
     require("matplotlib", extra="report")  # before anything is written
     output.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{figures.name}.", dir=output.parent))
@@ -117,6 +117,22 @@ def _publish(tmp: Path, figures: Path, output: Path, page: str) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
+def load_result_sets(path: str | Path, name: str) -> list[ResultSet]:
+    """The result sets of one file: itself, or for a `bench baselines` file one reference set per baseline
+    (named `<name>: <baseline>`), so each baseline is its own column beside the models."""
+    first = load_result_set(path, name)
+    from affectgpt.bench.baselines import expand
+
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    rows = expand(data)
+    if not rows:
+        return [first]
+    where = Path(path)
+    return [ResultSet(f"{name}: {label.removeprefix('baseline: ')}", where,
+                      {result["dataset"]: _check_dataset(result, where, f"baselines[{i}].")})
+            for i, (label, result) in enumerate(rows)]
+
+
 def load_result_set(path: str | Path, name: str) -> ResultSet:
     """Read and check one result file (`bench score` or `bench suite` JSON)."""
     path = Path(path)
@@ -141,7 +157,7 @@ def load_result_set(path: str | Path, name: str) -> ResultSet:
         raise InputError("`results` must be an object and `row` a list", path=path, field="results",
                          fix=FIX_JSON)
     results = {k: _check_dataset(r, path, f"results.{k}.") for k, r in data["results"].items()}
-    return ResultSet(name, path, {k: results[k] for k in DATASETS if k in results}, data)
+    return ResultSet(name, path, {k: results[k] for k in all_datasets() if k in results}, data)
 
 
 def _check_keys(data: Any, keys: Sequence[str], path: Path, where: str) -> None:
@@ -156,9 +172,10 @@ def _check_keys(data: Any, keys: Sequence[str], path: Path, where: str) -> None:
 def _check_dataset(data: Any, path: Path, where: str) -> dict[str, Any]:
     """Check the fields of one per-dataset result that the report reads; returns it."""
     _check_keys(data, DATASET_KEYS, path, where)
-    if data["dataset"] not in DATASETS:
+    if data["dataset"] not in all_datasets():
         raise InputError(f"unknown dataset {data['dataset']!r}", path=path, field=f"{where}dataset",
-                         fix=f"use a result for one of {', '.join(DATASETS)}")
+                         fix=f"use a result for one of {', '.join(DATASETS)}, or give the dataset's "
+                             "--dataset-spec")
     primary = data["primary_metric"]
     epochs = data["epochs"]
     if not isinstance(epochs, list) or not epochs:
@@ -193,7 +210,7 @@ def render_figures(sets: Sequence[ResultSet], folder: Path) -> dict[str, list[st
     figure = require("matplotlib.figure", extra="report")
     agg = require("matplotlib.backends.backend_agg", extra="report")  # explicit Agg canvas: no display
     files: dict[str, list[str]] = {}
-    for key, spec in DATASETS.items():
+    for key, spec in all_datasets().items():
         present = [(i, s) for i, s in enumerate(sets) if key in s.results]
         if not present:
             continue
@@ -263,11 +280,15 @@ def render_page(sets: Sequence[ResultSet], images: dict[str, list[tuple[str, byt
              "<h2>Scores (x100)</h2>", _score_table(sets), "<h2>Figures</h2>",
              f"<p><small>also saved as PNG files in {esc(folder)}/</small></p>"]
     for key, files in images.items():
-        parts.append(f"<h3>{esc(DATASETS[key].title)}</h3><div>")
+        parts.append(f"<h3>{esc(all_datasets()[key].title)}</h3><div>")
         parts += [f"<img alt='{esc(name)}' src='data:image/png;base64,{base64.b64encode(data).decode()}'>"
                   for name, data in files]
         parts.append("</div>")
-    parts += ["<h2>Diagnostics (epoch in the table)</h2>", _diagnostics(sets), "</body></html>\n"]
+    parts += ["<h2>Diagnostics (epoch in the table)</h2>", _diagnostics(sets),
+              "<h2>Precision and label budget (epoch in the table)</h2>",
+              f"<p><small>{esc(HIT_P_NOTE)}. Candidate coverage: the mean share of the dataset's candidate "
+              "classes a prediction covers; a constant prediction of every candidate scores HIT 100.</small></p>",
+              _budget(sets), "</body></html>\n"]
     return "\n".join(parts)
 
 
@@ -290,6 +311,11 @@ def _warnings(sets: Sequence[ResultSet]) -> list[str]:
     out += [f"{s.name} uses the BUILT-IN protocol: its scores approximate the official protocol and are not "
             "comparable with published numbers"
             for s in sets if any(p.startswith("builtin") for p in s.protocols)]
+    for s in sets:
+        for key, result in s.results.items():
+            for w in result.get("warnings") or []:
+                if isinstance(w, dict):
+                    out.append(f"{s.name}, {all_datasets()[key].title}: {w.get('code')}: {w.get('message')}")
     return [f"<p class='warn'>⚠ {esc(w)}</p>" for w in out]
 
 
@@ -308,7 +334,8 @@ def _sets_table(sets: Sequence[ResultSet]) -> str:
 def _score_table(sets: Sequence[ResultSet]) -> str:
     rows = [[f"<th>{esc(spec.title)} <small>({_title(spec.primary)})</small></th>",
              *(_score_cell(s, key) for s in sets)]
-            for key, spec in DATASETS.items() if any(key in s.results or s.suite for s in sets)]
+            for key, spec in all_datasets().items()
+            if any(key in s.results or (s.suite and key in DATASETS) for s in sets)]
     if any(s.suite for s in sets):
         rows.append([f"<th>Mean ({len(DATASETS)} datasets)</th>", *(_mean_cell(s) for s in sets)])
     return _table(["dataset", *(s.name for s in sets)], rows)
@@ -321,27 +348,43 @@ def _score_cell(s: ResultSet, key: str) -> str:
     head, kind = _headline(result)
     primary = result["primary_metric"]
     secondary = " · ".join(f"{esc(_title(k))} {pct(v)}" for k, v in head["metrics"].items()
-                           if k != primary and isinstance(v, int | float))
+                           if k not in (primary, "hit_precision") and isinstance(v, int | float))
     epoch = esc(_epoch_text(head.get("epoch")))
     return _td(f"<b>{pct(head['metrics'][primary])}</b> <small>epoch {epoch} ({kind})</small>", "num",
-               secondary + (f"<br>note: {esc(reason)}" if reason else ""))
+               secondary + _mean_text(result, primary) + (f"<br>note: {esc(reason)}" if reason else ""))
+
+
+def _mean_text(result: dict[str, Any], primary: str) -> str:
+    """`mean A-B: <primary>` under a cell when the result carries the --epochs mean, else ''."""
+    mean = result.get("mean")
+    value = mean.get("metrics", {}).get(primary) if isinstance(mean, dict) else None
+    if not isinstance(value, int | float):
+        return ""
+    return f"<br>mean {esc(str(mean.get('range', '')))} (no selection): <b>{pct(value)}</b>"
 
 
 def _mean_cell(s: ResultSet) -> str:
     if not s.suite:
         return _td("-", "na", "not a suite")
+    ranged = s.suite.get("epochs_mean")
+    extra = ""
+    if isinstance(ranged, dict):
+        present = ranged.get("mean_present") if isinstance(ranged.get("mean_present"), dict) else {}
+        value = ranged.get("value", present.get("value"))
+        extra = (f"mean {esc(str(ranged.get('range', '')))} (no selection): "
+                 f"<b>{pct(value) if isinstance(value, int | float) else 'n/a'}</b>")
     if isinstance(s.suite["mean"], int | float):
-        return _td(f"<b>{pct(s.suite['mean'])}</b>", "num")
+        return _td(f"<b>{pct(s.suite['mean'])}</b>", "num", extra)
     present = s.suite["mean_present"] if isinstance(s.suite["mean_present"], dict) else {}
     value, count = present.get("value"), present.get("datasets", 0)
     partial = pct(value) if isinstance(value, int | float) else "n/a"
     return _td("n/a", "num", f"partial mean of the {esc(str(count))} of {len(DATASETS)} datasets present: "
-               f"<b>{partial}</b>")
+               f"<b>{partial}</b>" + (f"<br>{extra}" if extra else ""))
 
 
 def _diagnostics(sets: Sequence[ResultSet]) -> str:
     rows = [[_td(esc(spec.title)), _td(esc(s.name)), *_diagnostic_cells(s.results[key])]
-            for key, spec in DATASETS.items() for s in sets if key in s.results]
+            for key, spec in all_datasets().items() for s in sets if key in s.results]
     return _table(["dataset", "result set", "epoch", "samples", "extra names", "missing names",
                    "coverage / parsing", "most frequent unknown words or unparseable answers"], rows)
 
@@ -367,3 +410,32 @@ def _diagnostic_cells(result: dict[str, Any]) -> list[str]:
                                                                        "missing_predictions")]
     return [_td(esc(_epoch_text(shown.get("epoch")))), _td(get("samples"), "num"), *counts, _td(known),
             _td(f"<small>{listed}</small>")]
+
+
+def _budget(sets: Sequence[ResultSet]) -> str:
+    """Per dataset and result set: HIT beside hit_precision, labels per sample, coverage, warnings."""
+    rows = []
+    for key, spec in all_datasets().items():
+        for s in sets:
+            if key not in s.results:
+                continue
+            result = s.results[key]
+            head, epochs = _headline(result)[0], result["epochs"]
+            shown = next((e for e in epochs if e.get("source") == head.get("source")), epochs[0])
+            metrics = shown.get("metrics") if isinstance(shown.get("metrics"), dict) else {}
+            d = shown.get("diagnostics") if isinstance(shown.get("diagnostics"), dict) else {}
+
+            def num(value: Any, scale: str = "pct") -> str:
+                if not isinstance(value, int | float) or isinstance(value, bool):
+                    return _td("-", "num na")
+                return _td(pct(value) if scale == "pct" else f"{value:.2f}", "num")
+
+            warnings = [w for w in shown.get("warnings") or [] if isinstance(w, dict)]
+            text = "; ".join(f"{w.get('code')}: {w.get('message')}" for w in warnings)
+            rows.append([_td(esc(spec.title)), _td(esc(s.name)), _td(esc(_epoch_text(shown.get("epoch")))),
+                         num(metrics.get("hit")), num(metrics.get("hit_precision")),
+                         num(d.get("labels_per_sample"), "plain"), num(d.get("candidate_coverage")),
+                         num(d.get("neutral_share")), num(d.get("unparseable_share")),
+                         _td(esc(text), "warn" if warnings else "")])
+    return _table(["dataset", "result set", "epoch", "HIT", "hit_precision", "labels per sample",
+                   "candidate coverage %", "neutral answers %", "unparseable answers %", "warnings"], rows)

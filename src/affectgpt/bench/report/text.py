@@ -2,10 +2,28 @@
 
 from __future__ import annotations
 
-from affectgpt.bench.datasets import DATASETS
+from affectgpt.bench.datasets import get_dataset
 from affectgpt.bench.results import ORACLE_NOTE, DatasetResult, SuiteResult
 
-METRIC_TITLES = {"hit": "HIT", "waf": "WAF", "acc": "ACC", "f": "F", "p": "P", "r": "R"}
+METRIC_TITLES = {"hit": "HIT", "hit_precision": "HIT-P", "waf": "WAF", "acc": "ACC", "f": "F", "p": "P",
+                 "r": "R"}
+HIT_P_NOTE = ("HIT-P = hit_precision: per sample, the hit divided by the number of distinct candidate classes "
+              "predicted (HIT does not penalise extra labels; HIT-P does)")
+
+
+def metric_keys(result: DatasetResult) -> list[str]:
+    """The task's metrics, then any companion the results carry (hit_precision), in a stable order."""
+    keys = list(get_dataset(result.dataset).metrics)
+    return keys + [k for k in result.epochs[0].metrics if k not in keys]
+
+
+def warning_lines(warnings: list[dict] | tuple[dict, ...]) -> list[str]:
+    """`WARNING <code>: <message>` per warning."""
+    return [f"WARNING {w['code']}: {w['message']}" for w in warnings]
+
+
+def share(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}%"
 
 
 def pct(value: float | None) -> str:
@@ -25,24 +43,32 @@ def _grid(header: list[str], rows: list[list[str]], left: int = 1) -> list[str]:
 
 
 def render_dataset(result: DatasetResult) -> str:
-    spec = DATASETS[result.dataset]
+    spec = get_dataset(result.dataset)
     lines = [f"MER-UniBench {spec.title} ({result.dataset}: {spec.task}, {result.n_labels} labelled samples)",
              f"protocol: {result.protocol_note}", ""]
-    metric_keys = list(spec.metrics)
-    extra = ["unparseable"] if spec.task == "sentiment" else ["unknown words", "empty"]
-    header = ["epoch", *(METRIC_TITLES[k] for k in metric_keys), "samples", *extra]
+    keys = metric_keys(result)
+    extra = ["unparseable", "neutral %", "unparseable %"] if spec.task == "sentiment" else \
+        ["unknown words", "empty", "labels/sample"] + (["cand. cover"] if spec.task == "basic" else [])
+    header = ["epoch", *(METRIC_TITLES.get(k, k) for k in keys), "samples", *extra, "warn"]
     rows = []
     for e in result.epochs:
         d = e.diagnostics
-        cells = ["-" if e.epoch is None else str(e.epoch), *(pct(e.metrics[k]) for k in metric_keys),
+        cells = ["-" if e.epoch is None else str(e.epoch), *(pct(e.metrics[k]) for k in keys),
                  str(d["samples"])]
         if spec.task == "sentiment":
-            cells.append(str(d["unparseable_answers"]))
+            cells += [str(d["unparseable_answers"]), share(d.get("neutral_share")),
+                      share(d.get("unparseable_share"))]
         else:
-            cells += [f"{d['unknown_words']}/{d['predicted_words']}", str(d["empty_predictions"])]
+            lps = d.get("labels_per_sample")
+            cells += [f"{d['unknown_words']}/{d['predicted_words']}", str(d["empty_predictions"]),
+                      "-" if lps is None else f"{lps:.2f}"]
+            if spec.task == "basic":
+                cells.append(share(d.get("candidate_coverage")))
+        cells.append("!" if e.warnings else "")
         rows.append(cells)
     lines += _grid(header, rows)
     lines.append("")
+    lines += warning_lines(result.warnings)
     lines += _notes(result)
     return "\n".join(lines)
 
@@ -59,7 +85,7 @@ def has_oracle(result: DatasetResult) -> bool:
 
 def partial_caveat(result: DatasetResult) -> str | None:
     """The partial-ground-truth note of a result whose labels do not cover the whole test set, else None."""
-    size = DATASETS[result.dataset].size
+    size = get_dataset(result.dataset).size
     if result.n_labels == size:
         return None
     return (f"partial ground truth: labels cover {result.n_labels} of the {size} samples of the full test set, "
@@ -74,7 +100,17 @@ def dataset_caveats(result: DatasetResult) -> list[str]:
         notes.append(partial)
     if result.protocol.startswith("builtin"):
         notes.append(BUILTIN_CAVEAT)
-    return notes
+    if "hit_precision" in result.epochs[0].metrics:
+        notes.append(HIT_P_NOTE)
+    if result.mean is not None:
+        notes.append(mean_caveat(result.mean))
+    return notes + warning_lines(result.warnings)
+
+
+def mean_caveat(mean) -> str:
+    """What the mean row is: which epochs of the range were found."""
+    return (f"mean {mean.range}: each metric averaged over the epochs {mean.range} present "
+            f"({', '.join(str(e) for e in mean.epochs)}); no epoch chosen on the test set")
 
 
 def suite_caveats(suite: SuiteResult) -> list[str]:
@@ -89,7 +125,12 @@ def suite_caveats(suite: SuiteResult) -> list[str]:
                      f"mean of the {count} present: {pct(partial)}")
     if suite.protocol.startswith("builtin"):
         notes.append(BUILTIN_CAVEAT)
-    return notes
+    if suite.epochs_range:
+        full, partial_range, count = suite.range_means
+        notes.append(f"mean {suite.epochs_range}: per dataset, the primary metric averaged over the epochs "
+                     f"{suite.epochs_range} present; no epoch chosen on the test set"
+                     + ("" if full is not None else f"; mean of the {count} present: {pct(partial_range)}"))
+    return notes + warning_lines(suite.warnings)
 
 
 def _notes(result: DatasetResult) -> list[str]:
@@ -103,6 +144,15 @@ def _notes(result: DatasetResult) -> list[str]:
         lines = [f"{which}: {primary} {pct(best.metrics[result.primary])}"]
     if result.fixed is not None:
         lines.append(f"fixed epoch {result.fixed.epoch}: {primary} {pct(result.fixed.metrics[result.primary])}")
+    if result.mean is not None:
+        values = "  ".join(f"{METRIC_TITLES.get(k, k)} {pct(v)}" for k, v in result.mean.metrics.items())
+        lines.append(f"mean over epochs {result.mean.range} "
+                     f"({', '.join(str(e) for e in result.mean.epochs)}; no selection): {values}")
+    if "hit_precision" in result.epochs[0].metrics:
+        lines.append(HIT_P_NOTE)
+    if "neutral_share" in result.epochs[0].diagnostics:
+        lines.append("neutral % and unparseable %: shares of the answers; both count as negative under the "
+                     "protocol")
     partial = partial_caveat(result)
     if partial:
         lines.append(partial)
@@ -130,14 +180,24 @@ def _notes(result: DatasetResult) -> list[str]:
 def render_suite(suite: SuiteResult) -> str:
     label = "best epoch per dataset (ORACLE)" if suite.selection == "oracle" else "fixed epoch"
     lines = [f"MER-UniBench, {label}", f"protocol: {suite.protocol_note}", ""]
-    header = ["dataset", "metric", "score", "epoch"]
-    rows = [[c.title, METRIC_TITLES[c.metric], pct(c.value), "" if c.epoch is None else str(c.epoch)]
+    ranged = bool(suite.epochs_range)
+    header = ["dataset", "metric", "score", "epoch", *([f"mean {suite.epochs_range}"] if ranged else [])]
+    rows = [[c.title, METRIC_TITLES[c.metric], pct(c.value), "" if c.epoch is None else str(c.epoch),
+             *([pct(c.mean.metrics[c.metric] if c.mean else None)] if ranged else [])]
             for c in suite.row]
-    rows.append(["Mean (9 datasets)", "", pct(suite.mean), ""])
-    notes = [c.reason or "" for c in suite.row]
+    full, partial_range, _ = suite.range_means
+    rows.append(["Mean (9 datasets)", "", pct(suite.mean), "", *([pct(full)] if ranged else [])])
+    notes = [("! " if c.warnings else "") + (c.reason or "") for c in suite.row]
     partial, count = suite.mean_present
     notes.append("" if suite.mean is not None else
-                 f"{len(suite.row) - count} missing; mean of the {count} present: {pct(partial)}")
+                 f"{len(suite.row) - count} missing; mean of the {count} present: {pct(partial)}"
+                 + (f" (mean {suite.epochs_range}: {pct(partial_range)})" if ranged else ""))
     grid = _grid(header, rows)
     lines += [grid[0], grid[1], *(f"{r}  {n}".rstrip() for r, n in zip(grid[2:], notes, strict=True))]
+    extra = warning_lines(suite.warnings)
+    if ranged:
+        extra.insert(0, f"mean {suite.epochs_range}: per dataset, the primary metric averaged over the epochs "
+                        f"{suite.epochs_range} present (no epoch chosen on the test set)")
+    if extra:
+        lines += ["", *extra]
     return "\n".join(lines)
