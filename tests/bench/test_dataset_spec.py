@@ -184,6 +184,20 @@ def test_suite_adds_user_datasets_after_the_nine_and_keeps_the_published_mean(tm
         suite["results"]["mer2023"]["best"]["metrics"]["hit"]
 
 
+def test_the_suite_table_shows_user_datasets_after_the_mean(tmp_path, capsys):
+    preds_root = tmp_path / "preds"
+    (preds_root / "studio-takes").mkdir(parents=True)
+    shutil.copy(EXAMPLE / "predictions.csv",
+                preds_root / "studio-takes" / "checkpoint_000010_loss_0.1-openset.csv")
+    (tmp_path / "labels").mkdir()
+    assert main(["bench", "suite", "--protocol", "builtin", "--predictions-root", str(preds_root),
+                 "--labels-root", str(tmp_path / "labels"), "--dataset-spec", str(EXAMPLE / "spec.yaml")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    mean_at = next(i for i, line in enumerate(lines) if line.startswith("Mean (9 datasets)"))
+    user = [line for line in lines[mean_at + 1:] if "user dataset" in line]
+    assert len(user) == 1 and "75.00" in user[0] and "10" in user[0]
+
+
 def test_suite_with_only_user_datasets(tmp_path, capsys):
     preds_root = tmp_path / "preds"
     (preds_root / "studio-takes").mkdir(parents=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from affectgpt.bench.datasets import get_dataset
+from affectgpt.bench.datasets import DATASETS, get_dataset
 from affectgpt.bench.results import ORACLE_NOTE, DatasetResult, SuiteResult
 
 METRIC_TITLES = {"hit": "HIT", "hit_precision": "HIT-P", "waf": "WAF", "acc": "ACC", "f": "F", "p": "P",
@@ -192,6 +192,14 @@ def render_suite(suite: SuiteResult) -> str:
     notes.append("" if suite.mean is not None else
                  f"{len(suite.row) - count} missing; mean of the {count} present: {pct(partial)}"
                  + (f" (mean {suite.epochs_range}: {pct(partial_range)})" if ranged else ""))
+    for key, result in suite.results.items():  # user datasets (--dataset-spec): after the mean, never in it
+        if key in DATASETS:
+            continue
+        head = result.headline
+        rows.append([get_dataset(key).title, METRIC_TITLES[result.primary], pct(head.metrics[result.primary]),
+                     "" if head.epoch is None else str(head.epoch),
+                     *([pct(result.mean.metrics[result.primary] if result.mean else None)] if ranged else [])])
+        notes.append("user dataset (--dataset-spec), not in the mean")
     grid = _grid(header, rows)
     lines += [grid[0], grid[1], *(f"{r}  {n}".rstrip() for r, n in zip(grid[2:], notes, strict=True))]
     extra = warning_lines(suite.warnings)
