@@ -63,21 +63,21 @@ def resolve_protocol(protocol: str = "auto", wheel_dir: str | Path | None = None
                              f"set ${WHEEL_DIR_ENV} to a folder holding them")
     from affectgpt.lexicon.official import load_official
 
+    maps = load_official(folder)  # reads and hashes the files once; the version check uses its sums
     if protocol in EXPECTED_ID:
-        _check_version(protocol, folder)
-    maps = load_official(folder)
+        _check_version(protocol, folder, maps)
     return ResolvedProtocol(maps, str(folder), f"{maps.protocol} emotion wheels from {folder}")
 
 
-def _check_version(protocol: str, folder: Path) -> None:
-    """InputError unless the wheel files in `folder` are, byte for byte, those `protocol` scores with."""
-    from affectgpt.lexicon.official import differing_files, protocol_id, wheel_sums
+def _check_version(protocol: str, folder: Path, maps: WheelMaps) -> None:
+    """InputError unless the wheel files in `folder` (read into `maps`) are, byte for byte, those `protocol`
+    scores with."""
+    from affectgpt.lexicon.official import differing_files
 
-    sums = wheel_sums(folder)
-    found, expected = protocol_id(sums), EXPECTED_ID[protocol]
+    found, expected = maps.protocol, EXPECTED_ID[protocol]
     if found == expected:
         return
-    differ = differing_files(sums, expected)
+    differ = differing_files(dict(maps.sources), expected)
     what = "the MER2026 files (official-2026)" if found == "official-2026" else \
         "the MER-UniBench 2025 files (official-2025)" if found == "official-2025" else \
         f"edited files ({found})"

@@ -57,15 +57,15 @@ def check_wheel_dir(wheel_dir: str | Path) -> dict[str, Path]:
     return files
 
 
-def wheel_sums(wheel_dir: str | Path) -> dict[str, str]:
-    """File name -> SHA-256 of the seven files of a wheel folder (InputError naming a missing one)."""
-    return {name: hashlib.sha256(path.read_bytes()).hexdigest() for name, path in check_wheel_dir(wheel_dir).items()}
-
-
 def protocol_id(sums: dict[str, str]) -> str:
     """The protocol id of wheel files with these SHA-256 sums: a published version, else official-custom-<sha>."""
-    key = hashlib.sha256(json.dumps(sums, sort_keys=True).encode()).hexdigest()
-    return next((pid for pid, known in PUBLISHED_SUMS.items() if known == sums), f"official-custom-{key[:12]}")
+    return next((pid for pid, known in PUBLISHED_SUMS.items() if known == sums),
+                f"official-custom-{_sums_key(sums)[:12]}")
+
+
+def _sums_key(sums: dict[str, str]) -> str:
+    """One SHA-256 over the files' sums: the compiled cache's key and the custom protocol's id."""
+    return hashlib.sha256(json.dumps(sums, sort_keys=True).encode()).hexdigest()
 
 
 def differing_files(sums: dict[str, str], protocol: str) -> list[str]:
@@ -77,7 +77,7 @@ def load_official(wheel_dir: str | Path, *, use_cache: bool = True) -> WheelMaps
     """WheelMaps of the official protocol from a wheel folder (compiled once, then cached)."""
     files = check_wheel_dir(wheel_dir)
     sums = {name: hashlib.sha256(path.read_bytes()).hexdigest() for name, path in files.items()}
-    key = hashlib.sha256(json.dumps(sums, sort_keys=True).encode()).hexdigest()
+    key = _sums_key(sums)
     protocol = protocol_id(sums)
     wheels = tuple(f"wheel{k}" for k in range(1, N_WHEELS + 1))
     cached = read_entry("wheels", key, _CACHE_FORMAT) if use_cache else None
