@@ -120,22 +120,26 @@ def _publish(tmp: Path, figures: Path, output: Path, page: str) -> None:
 def load_result_sets(path: str | Path, name: str) -> list[ResultSet]:
     """The result sets of one file: itself, or for a `bench baselines` file one reference set per baseline
     (named `<name>: <baseline>`), so each baseline is its own column beside the models."""
-    first = load_result_set(path, name)
     from affectgpt.bench.baselines import expand
 
-    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    path = Path(path)
+    data = _read_result(path)
+    first = _result_set(data, path, name)
     rows = expand(data)
     if not rows:
         return [first]
-    where = Path(path)
-    return [ResultSet(f"{name}: {label.removeprefix('baseline: ')}", where,
-                      {result["dataset"]: _check_dataset(result, where, f"baselines[{i}].")})
+    return [ResultSet(f"{name}: {label.removeprefix('baseline: ')}", path,
+                      {result["dataset"]: _check_dataset(result, path, f"baselines[{i}].")})
             for i, (label, result) in enumerate(rows)]
 
 
 def load_result_set(path: str | Path, name: str) -> ResultSet:
     """Read and check one result file (`bench score` or `bench suite` JSON)."""
-    path = Path(path)
+    return _result_set(_read_result(Path(path)), Path(path), name)
+
+
+def _read_result(path: Path) -> dict[str, Any]:
+    """The JSON of a result file, checked to be a result of this schema version."""
     if not path.is_file():
         raise InputError("result file not found", path=path, fix=FIX_JSON)
     try:
@@ -150,6 +154,11 @@ def load_result_set(path: str | Path, name: str) -> ResultSet:
     if data["schema_version"] != SCHEMA_VERSION:
         raise InputError(f"schema_version {data['schema_version']!r}; this report reads {SCHEMA_VERSION}",
                          path=path, field="schema_version", fix="score again with this version of affectgpt")
+    return data
+
+
+def _result_set(data: dict[str, Any], path: Path, name: str) -> ResultSet:
+    """One checked ResultSet of a result's JSON (a single dataset's, or a suite's)."""
     if "results" not in data:
         return ResultSet(name, path, {data.get("dataset"): _check_dataset(data, path, "")})
     _check_keys(data, SUITE_KEYS, path, "")
