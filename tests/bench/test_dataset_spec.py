@@ -23,6 +23,14 @@ def spec_score(spec: Path, preds: Path, *extra: str) -> list[str]:
             *extra]
 
 
+def predictions_root(tmp_path: Path, dataset: str) -> Path:
+    """`<tmp>/preds/<dataset>/` holding the example's predictions as one epoch file; returns `<tmp>/preds`."""
+    root = tmp_path / "preds"
+    (root / dataset).mkdir(parents=True)
+    shutil.copy(EXAMPLE / "predictions.csv", root / dataset / "checkpoint_000010_loss_0.1-openset.csv")
+    return root
+
+
 def write_spec(folder: Path, text: str, name: str = "spec.yaml") -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     shutil.copy(EXAMPLE / "labels.csv", folder / "labels.csv")
@@ -162,12 +170,8 @@ def test_yaml_without_pyyaml_names_the_extra_and_json_still_works(tmp_path, caps
 
 
 def test_suite_adds_user_datasets_after_the_nine_and_keeps_the_published_mean(tmp_path, capsys):
-    preds_root = tmp_path / "preds"
-    (preds_root / "studio-takes").mkdir(parents=True)
-    shutil.copy(EXAMPLE / "predictions.csv",
-                preds_root / "studio-takes" / "checkpoint_000010_loss_0.1-openset.csv")
-    (preds_root / "mer2023").mkdir()
-    shutil.copy(EXAMPLE / "predictions.csv", preds_root / "mer2023" / "checkpoint_000010_loss_0.1-openset.csv")
+    preds_root = predictions_root(tmp_path, "studio-takes")
+    predictions_root(tmp_path, "mer2023")
     (tmp_path / "labels" / "mer2023").mkdir(parents=True)
     shutil.copy(EXAMPLE / "labels.csv", tmp_path / "labels" / "mer2023" / "test_labels.csv")
     out = tmp_path / "suite.json"
@@ -185,10 +189,7 @@ def test_suite_adds_user_datasets_after_the_nine_and_keeps_the_published_mean(tm
 
 
 def test_the_suite_table_shows_user_datasets_after_the_mean(tmp_path, capsys):
-    preds_root = tmp_path / "preds"
-    (preds_root / "studio-takes").mkdir(parents=True)
-    shutil.copy(EXAMPLE / "predictions.csv",
-                preds_root / "studio-takes" / "checkpoint_000010_loss_0.1-openset.csv")
+    preds_root = predictions_root(tmp_path, "studio-takes")
     (tmp_path / "labels").mkdir()
     assert main(["bench", "suite", "--protocol", "builtin", "--predictions-root", str(preds_root),
                  "--labels-root", str(tmp_path / "labels"), "--dataset-spec", str(EXAMPLE / "spec.yaml")]) == 0
@@ -199,10 +200,7 @@ def test_the_suite_table_shows_user_datasets_after_the_mean(tmp_path, capsys):
 
 
 def test_suite_with_only_user_datasets(tmp_path, capsys):
-    preds_root = tmp_path / "preds"
-    (preds_root / "studio-takes").mkdir(parents=True)
-    shutil.copy(EXAMPLE / "predictions.csv",
-                preds_root / "studio-takes" / "checkpoint_000010_loss_0.1-openset.csv")
+    preds_root = predictions_root(tmp_path, "studio-takes")
     (tmp_path / "labels").mkdir()
     out = tmp_path / "suite.json"
     assert main(["bench", "suite", "--protocol", "builtin", "--predictions-root", str(preds_root),
