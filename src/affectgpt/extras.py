@@ -9,7 +9,6 @@ a ModuleNotFoundError for one into the same MissingExtra line).
 from __future__ import annotations
 
 import importlib
-import importlib.util
 from collections.abc import Iterable
 from types import ModuleType
 
@@ -62,6 +61,8 @@ def extra_for(module: str, prefer: Iterable[str] = ()) -> str | None:
 
 
 def _installed(module: str) -> bool:
+    import importlib.util  # only when a command declares extras: not on the scorer's start-up path
+
     try:
         return importlib.util.find_spec(module) is not None
     except (ImportError, ValueError):  # a finder that refuses it; a module whose __spec__ is None

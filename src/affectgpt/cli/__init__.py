@@ -62,9 +62,11 @@ def main(argv: list[str] | None = None) -> int:
         return _fail("interrupted", 130)
     debug = bool(getattr(args, "debug", False)) or _debug_env()
     try:
-        from affectgpt import extras
+        needs = needed_extras(args)
+        if needs:  # the scorer's commands need none: nothing extra on their start-up path
+            from affectgpt import extras
 
-        extras.check(needed_extras(args))
+            extras.check(needs)
         return int(args.run(args) or 0)
     except AffectGPTError as exc:
         return _fail(str(exc), 2)
