@@ -43,3 +43,11 @@ class MissingExtra(AffectGPTError):
         self.extra = extra
         super().__init__(f"this needs the optional package {package!r}: "
                          f"pip install 'affectgpt[{extra}]'")
+
+
+def failure_reason(exc: BaseException) -> str:
+    """The reason a batch lists for one item that failed: an InputError's what and fix (its file is the item's
+    own), anything else as `Type: message` (a decoder crash on one odd file)."""
+    if isinstance(exc, InputError):
+        return exc.what + (f". Fix: {exc.fix}" if exc.fix else "")
+    return f"{type(exc).__name__}: {exc}"

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from affectgpt.errors import InputError
+from affectgpt.errors import InputError, failure_reason
 from affectgpt.io.names import check_name
 
 FAILURES_SUFFIX = ".failures.json"
@@ -112,12 +112,6 @@ def _read_done(target: Path) -> dict[str, str]:
     return dict(zip(data["filenames"], data["fileitems"], strict=True))
 
 
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, InputError):
-        return exc.what + (f". Fix: {exc.fix}" if exc.fix else "")
-    return f"{type(exc).__name__}: {exc}"
-
-
 def _batches(items: list[tuple[str, Path]], size: int) -> Iterator[list[tuple[str, Path]]]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
@@ -149,7 +143,7 @@ def predict(model: Any, tokenizer: Any, clips: str | Path, target: str | Path, *
                 try:
                     loaded.append((name, _load(name, path, model.cfg.visual_input, subtitles or {})))
                 except Exception as exc:  # an unreadable clip (or a decoder crash on it) must not stop the run
-                    report.failures.append({"file": str(path), "reason": _reason(exc)})
+                    report.failures.append({"file": str(path), "reason": failure_reason(exc)})
             if loaded:
                 texts = answer(model, tokenizer, [inputs for _, inputs in loaded], task=task,
                                generation=generation or Generation())

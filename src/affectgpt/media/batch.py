@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from affectgpt.errors import InputError
+from affectgpt.errors import InputError, failure_reason
 from affectgpt.io.atomic import write_bytes, write_text
 from affectgpt.io.names import check_name
 from affectgpt.media.cache import cache_file, save_clip
@@ -94,7 +94,7 @@ def preprocess(inputs: Sequence[str | Path], output: str | Path, options: ClipOp
         try:
             target = cache_file(output, video.stem)
         except InputError as exc:  # a file name that cannot be a cache name: this clip fails, the batch goes on
-            report.failures.append({"file": str(video), "reason": _reason(exc)})
+            report.failures.append({"file": str(video), "reason": failure_reason(exc)})
             if on_done:
                 on_done(video.stem, "failed")
             continue
@@ -153,10 +153,6 @@ def faces_npy_file(folder: str | Path, name: str) -> Path:
     return Path(folder) / f"{check_name(name, field='clip name')}.npy"
 
 
-def _reason(exc: InputError) -> str:
-    return exc.what + (f". Fix: {exc.fix}" if exc.fix else "")
-
-
 def _record(report: BatchReport, name: str, outcome: dict[str, Any]) -> None:
     if "reason" in outcome:
         report.failures.append({"file": outcome["file"], "reason": outcome["reason"]})
@@ -208,10 +204,8 @@ def process_one(video: str, output: str, options: ClipOptions) -> dict[str, Any]
         if options.faces_npy:
             _write_npy(faces_npy_file(options.faces_npy, clip.name), clip.faces)
         return {"flags": sorted(clip.flags), "timings": clip.timings}
-    except InputError as exc:
-        return {"file": video, "reason": _reason(exc)}
-    except Exception as exc:  # a decoder crash on one odd file must not stop the batch
-        return {"file": video, "reason": f"{type(exc).__name__}: {exc}"}
+    except Exception as exc:  # bad input, or a decoder crash on one odd file: the batch goes on
+        return {"file": video, "reason": failure_reason(exc)}
 
 
 def _load(video: Path, options: ClipOptions) -> Any:
