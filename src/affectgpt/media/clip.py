@@ -48,6 +48,8 @@ class Clip:
         timings: seconds spent in "decode" (open, demux, video), "faces", "audio", and "total".
         frame_times: timestamp of each sampled frame, seconds after the video's first frame.
         duration: the video stream's duration in seconds.
+        face_detected: per sampled frame, whether the face track was found in it (not interpolated or held);
+            () for a clip read back from a cache, all False without faces.
     """
 
     name: str
@@ -61,6 +63,7 @@ class Clip:
     timings: dict[str, float]
     frame_times: tuple[float, ...]
     duration: float
+    face_detected: tuple[bool, ...] = ()
 
 
 def load_clip(video: str | Path, audio: str | Path | None = None, subtitle: str | None = None, n_frames: int = 8,
@@ -92,7 +95,7 @@ def load_clip(video: str | Path, audio: str | Path | None = None, subtitle: str 
     with decode.open_media(video, audio) as media:
         video_part = decode.read_video(media, n_frames=n_frames, size=size, resize=resize, keep_source=faces)
         marks.append(time.perf_counter())
-        face_crops, face_flags = _faces(video_part, faces, size, face_detector)
+        face_crops, face_flags, detected = _faces(video_part, faces, size, face_detector)
         marks.append(time.perf_counter())
         decoded = decode.read_audio(media)
     samples, rate = (None, 0) if decoded is None else (decoded.samples, decoded.rate)
@@ -106,17 +109,19 @@ def load_clip(video: str | Path, audio: str | Path | None = None, subtitle: str 
     flags |= {"audio_padded"} if model_audio.padded else set()
     return Clip(name=Path(video).stem, source=str(video), frames=video_part.frames, faces=face_crops,
                 audio=model_audio.audio, audio_clips=model_audio.clips, subtitle=subtitle or "",
-                flags=frozenset(flags), timings=timings, frame_times=video_part.times, duration=video_part.duration)
+                flags=frozenset(flags), timings=timings, frame_times=video_part.times, duration=video_part.duration,
+                face_detected=detected)
 
 
-def _faces(video_part: decode.VideoSamples, faces: bool, size: int, detector: Any) -> tuple[np.ndarray, set[str]]:
-    """Face crops and their flag: the main face track, or zeros when faces are skipped."""
+def _faces(video_part: decode.VideoSamples, faces: bool, size: int,
+           detector: Any) -> tuple[np.ndarray, set[str], tuple[bool, ...]]:
+    """Face crops, their flag and the per-frame detections: the main face track, or zeros when faces are skipped."""
     if not faces or video_part.source is None:
-        return np.zeros_like(video_part.frames), {"faces_skipped"}
+        return np.zeros_like(video_part.frames), {"faces_skipped"}, (False,) * len(video_part.frames)
     from affectgpt.media.faces import track_faces
 
     track = track_faces(video_part.source, size=size, detector=detector)
-    return track.crops, ({"no_face"} if track.fallback else set())
+    return track.crops, ({"no_face"} if track.fallback else set()), tuple(bool(v) for v in track.detected)
 
 
 def _check_arguments(subtitle: object, n_frames: int, size: int, n_audio_clips: int, sample_rate: int,

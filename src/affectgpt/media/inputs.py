@@ -155,6 +155,12 @@ def _resample_frames(array: np.ndarray) -> np.ndarray:
 
 def read_audio_file(path: str | Path) -> np.ndarray:
     """An audio-only file -> the model's 8 clips [8, 32000] float32 (16 kHz mono, as load_clip cuts them)."""
+    return decode_audio_file(path).clips
+
+
+def decode_audio_file(path: str | Path, **options: Any) -> Any:
+    """An audio-only file -> audio.ModelAudio: the whole 16 kHz mono waveform (`audio`) and its windows (`clips`);
+    `options` go to audio.prepare_audio."""
     import av
 
     from affectgpt.media.audio import prepare_audio
@@ -180,4 +186,4 @@ def read_audio_file(path: str | Path) -> np.ndarray:
     if chunks and len({c.shape[0] for c in chunks}) > 1:
         chunks = [c.mean(axis=0, keepdims=True) for c in chunks]
     samples = np.concatenate(chunks, axis=1) if chunks else None
-    return prepare_audio(samples, rate).clips
+    return prepare_audio(samples, rate, **options)
