@@ -67,6 +67,7 @@ TABLES: dict[str, Table] = {
     "wheel versions": Table("wheel version", ("lexicon.fetch", "RELEASES"), "get_release"),
     "model sources": Table("base.init", ("infer.sources", "MODEL_SOURCES")),
     "known weights": Table("known model", ("model.known", "KNOWN"), "get_known"),
+    "perceivers": Table("perceiver", ("perception.pipeline", "PERCEIVERS")),
 }
 
 
@@ -401,3 +402,45 @@ def test_an_unknown_name_is_an_input_error_naming_the_kind_and_the_real_name(whi
 def test_an_unknown_name_suggests_the_closest_entry(which: str) -> None:
     real, _, error = _typo(which)
     assert f"did you mean {real!r}" in str(error), str(error)
+
+
+# ---- perceivers ----
+
+@pytest.fixture(scope="module")
+def full_scene() -> Any:
+    """A scene with something for every perceiver: a real smiling face (scikit-image's astronaut, tracked by
+    media), a voiced glide as audio, and an English transcript."""
+    pytest.importorskip("skimage")
+    from skimage import data
+
+    from affectgpt.media.faces import track_faces
+    from affectgpt.perception.base import Scene
+
+    track = track_faces(np.stack([data.astronaut()] * 4), size=96)
+    rate = 16000
+    t = np.arange(int(1.6 * rate)) / rate
+    glide = 0.3 * np.sin(2 * np.pi * (140 * t + 40 * t**2)) * (1 + 0.8 * np.sin(2 * np.pi * 4 * t))
+    audio = np.concatenate([np.zeros(rate // 4), glide, np.zeros(rate // 4)]).astype(np.float32)
+    return Scene(name="full", audio=audio, faces=track.crops, frame_times=(0.0, 0.5, 1.0, 1.5),
+                 face_detected=tuple(bool(v) for v in track.detected), duration=2.1,
+                 subtitle="I am so happy today, we won!", transcript="I am so happy today, we won!",
+                 transcript_source="subtitle")
+
+
+@pytest.mark.parametrize("name", entries("perceivers"))
+def test_every_perceiver_reads_a_scene_and_flags_one_without_its_modality(name: str, full_scene: Any) -> None:
+    from dataclasses import replace as copy
+
+    from affectgpt.perception.base import EMOTIONS, Reading, Scene
+
+    perceiver = TABLES["perceivers"].find(name)()
+    assert perceiver.modality == name
+    reading = perceiver(copy(full_scene, readings={}, speech_segments=[]))
+    assert isinstance(reading, Reading) and reading.modality == name and reading.clues
+    assert all(0.0 <= c.confidence <= 1.0 and c.text for c in reading.clues)
+    assert 0.0 <= reading.weight <= 1.0
+    if reading.emotions:
+        assert set(reading.emotions) <= set(EMOTIONS) and sum(reading.emotions.values()) == pytest.approx(1.0)
+    json.dumps(reading.figures)  # JSON-able, as `describe --format json` prints them
+    empty = perceiver(Scene(name="empty"))
+    assert empty.weight == 0.0 and not empty.emotions and empty.flags
