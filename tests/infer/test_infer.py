@@ -61,6 +61,9 @@ def test_describe_command(checkpoint_dir, square_clip, capsys):
     sampled = capsys.readouterr().out
     assert main([*args, "--sample", "--seed", "3"]) == 0
     assert capsys.readouterr().out == sampled  # seeded sampling repeats
+    assert main([*args, "--format", "json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["backend"] == "affectgpt" and record["description"] + "\n" == first
 
 
 @pytest.mark.parametrize("dtype", ["bfloat16", "float16"])

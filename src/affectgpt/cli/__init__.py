@@ -8,9 +8,10 @@ AffectGPTError through with its traceback, for a bug report.
 
 A command declares the extras it needs in its register function: `set_defaults(needs=("train",))`, or, for an
 extra that only some values of an option need, `needs=({"backend": {"openai": "llm"}},)` (option dest -> value
--> extra). They are checked before the command runs, without importing them (extras.check), so a core-only
-install gets one `pip install 'affectgpt[...]'` line; a ModuleNotFoundError for a module of an extra, raised
-while a command runs, becomes the same line (extras.extra_for).
+-> extra), or a function of the parsed arguments that returns extras. They are checked before the command runs,
+without importing them (extras.check), so a core-only install gets one `pip install 'affectgpt[...]'` line;
+a ModuleNotFoundError for a module of an extra, raised while a command runs, becomes the same line
+(extras.extra_for).
 """
 
 from __future__ import annotations
@@ -89,6 +90,9 @@ def needed_extras(args: argparse.Namespace) -> list[str]:
     for item in getattr(args, "needs", ()):
         if isinstance(item, str):
             found.append(item)
+            continue
+        if callable(item):  # extras that depend on several options at once
+            found.extend(item(args))
             continue
         for dest, table in item.items():  # an extra only some values of an option need
             extra = table.get(getattr(args, dest, None))
