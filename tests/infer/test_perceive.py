@@ -136,3 +136,29 @@ def test_option_mistakes_are_one_error_line_and_nothing_written(tmp_path, monkey
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error:")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_clip_folder_lists_the_unreadable_clip_and_a_rerun_answers_only_what_is_missing(
+        tmp_path, square_clip, no_audio_clip, capsys):
+    import shutil
+
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    shutil.copy(square_clip, clips / "a.mp4")
+    shutil.copy(no_audio_clip, clips / "b.mp4")
+    (clips / "c.mp4").write_bytes(b"not a video" * 50)
+    out = tmp_path / "out"
+    argv = ["predict", "--backend", "perception", "--clips", str(clips), "--output", str(out)]
+    assert main(argv) == 3
+    err = capsys.readouterr().err
+    assert "c.mp4" in err and "perception.failures.json" in err
+    failures = json.loads((out / "perception.failures.json").read_text(encoding="utf-8"))["failures"]
+    assert [Path(f["file"]).name for f in failures] == ["c.mp4"]
+    labels = read_npz(output_files(out)["labels"], ["filenames", "fileitems"])
+    assert list(labels["filenames"]) == ["a", "b"]
+    records = [json.loads(line) for line in output_files(out)["records"].read_text(encoding="utf-8").splitlines()]
+    assert "no_audio" in records[1]["flags"] and all(r["backend"] == "perception" for r in records)
+    (clips / "c.mp4").unlink()
+    assert main(argv) == 0
+    assert "0 answered, 2 kept from before, 0 failed" in capsys.readouterr().err
+    assert not (out / "perception.failures.json").exists()

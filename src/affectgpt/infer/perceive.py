@@ -59,16 +59,8 @@ def read_transcripts(path: str | Path) -> list[tuple[str, str, str]]:
 
     With `text`, the English column is empty unless the file also has `english`; with `chinese,english`, the
     Chinese text is the spoken one. An empty text cell is kept (the answer flags it)."""
-    from affectgpt.io.tables import read_csv_grid
-
     path = Path(path)
-    if not path.exists() or path.is_dir():
-        raise InputError("transcript file not found", path=path, field="--transcripts", fix="check the path")
-    header, rows = read_csv_grid(path, header_fix="start the file with a header: name,text or name,chinese,english")
-    lowered = [h.strip().lower() for h in header]
-    if "name" not in lowered:
-        raise InputError(f"no name column (columns: {', '.join(header)})", path=path, field="name",
-                         fix="add a header: name,text or name,chinese,english")
+    header, lowered, rows = _named_table(path, "--transcripts", "a header: name,text or name,chinese,english")
     if not any(c in lowered for c in TEXT_COLUMNS):
         raise InputError(f"no text column (columns: {', '.join(header)})", path=path, field="text",
                          fix="name the text column 'text', or give 'chinese' and 'english' columns")
@@ -95,16 +87,8 @@ def read_transcripts(path: str | Path) -> list[tuple[str, str, str]]:
 
 def keep_named(rows: list[tuple[str, str, str]], names_file: str | Path) -> list[tuple[str, str, str]]:
     """The rows whose name is in the name column of the CSV `names_file` (any other columns are ignored)."""
-    from affectgpt.io.tables import read_csv_grid
-
     path = Path(names_file)
-    if not path.exists() or path.is_dir():
-        raise InputError("names file not found", path=path, field="--names", fix="check the path")
-    header, grid = read_csv_grid(path, header_fix="start the file with a header that has a name column")
-    lowered = [h.strip().lower() for h in header]
-    if "name" not in lowered:
-        raise InputError(f"no name column (columns: {', '.join(header)})", path=path, field="name",
-                         fix="give the file a header with a name column")
+    _, lowered, grid = _named_table(path, "--names", "a header with a name column")
     at = lowered.index("name")
     wanted = {row[at].strip() for _, row in grid}
     kept = [row for row in rows if row[0] in wanted]
@@ -112,6 +96,20 @@ def keep_named(rows: list[tuple[str, str, str]], names_file: str | Path) -> list
         raise InputError("none of its names is in the transcript file", path=path, field="--names",
                          fix="pass the names of the transcripts' clips")
     return kept
+
+
+def _named_table(path: Path, option: str, header: str) -> tuple[list[str], list[str], list[tuple[int, list[str]]]]:
+    """A CSV with a header that has a `name` column: (header, lower-cased header, (line, row) pairs)."""
+    from affectgpt.io.tables import read_csv_grid
+
+    if not path.exists() or path.is_dir():
+        raise InputError("file not found", path=path, field=option, fix="check the path")
+    names, rows = read_csv_grid(path, header_fix=f"start the file with {header}")
+    lowered = [h.strip().lower() for h in names]
+    if "name" not in lowered:
+        raise InputError(f"no name column (columns: {', '.join(names)})", path=path, field="name",
+                         fix=f"give the file {header}")
+    return names, lowered, rows
 
 
 def perceive_clips(pipeline: Any, clips: str | Path, output: str | Path, *, subtitles: dict[str, str] | None = None,

@@ -128,13 +128,15 @@ def transcribe(audio: Any, sample_rate: int, *, model_dir: str | Path, language:
     return " ".join(text for text in (segment.text.strip() for segment in segments) if text)
 
 
-def load_asr_model(model_dir: str | Path, device: str = "auto") -> Any:
+def load_asr_model(model_dir: str | Path, device: str = "auto", *, compute_type: str = "default", threads: int = 0,
+                   extra: str = "asr") -> Any:
     """The faster-whisper model of a local folder, loaded once per process; a folder it cannot load (a damaged
-    model.bin, a missing tokenizer) is an InputError naming the folder."""
+    model.bin, a missing tokenizer) is an InputError naming the folder. `threads` 0 lets CTranslate2 choose;
+    `extra` is what a missing faster-whisper is reported as (asr, or perception for the perception pipeline)."""
     from affectgpt.errors import AffectGPTError
 
     try:
-        return _whisper(str(Path(model_dir).resolve()), device)
+        return _whisper(str(Path(model_dir).resolve()), device, compute_type, threads, extra)
     except AffectGPTError:
         raise
     except Exception as exc:  # CTranslate2 and tokenizers raise their own errors for damaged folders
@@ -144,7 +146,8 @@ def load_asr_model(model_dir: str | Path, device: str = "auto") -> Any:
 
 
 @functools.cache
-def _whisper(model_dir: str, device: str) -> Any:
-    """One loaded model per folder and device per process (a batch worker loads it once)."""
-    faster_whisper = require("faster_whisper", extra="asr")
-    return faster_whisper.WhisperModel(model_dir, device=device, compute_type="default", local_files_only=True)
+def _whisper(model_dir: str, device: str, compute_type: str, threads: int, extra: str) -> Any:
+    """One loaded model per folder and settings per process (a batch worker loads it once)."""
+    faster_whisper = require("faster_whisper", extra=extra)
+    return faster_whisper.WhisperModel(model_dir, device=device, compute_type=compute_type, cpu_threads=threads,
+                                       local_files_only=True)

