@@ -2,7 +2,8 @@
 
 The rule is one for every clip and every dataset, and deterministic:
 - emotions: the readings' probabilities averaged with their weights (a reading of weight 0 says nothing);
-- labels: labels.choose_labels on those emotions, with the emotion words the text names outright;
+- labels: labels.choose_labels on those emotions (the words the text names outright only where
+  labels.USE_NAMED_WORDS says so);
 - sentiment: the text's sentiment head where there is text, mixed with the polarity the fused emotions imply
   (EMOTION_POLARITY), then labels.choose_sentiment;
 - description: the clues in the order text, tone, face, then "Taken together, ...", which names a conflict when
@@ -39,10 +40,10 @@ SECTIONS: tuple[tuple[str, str], ...] = (("speech", "In the speech, "), ("text",
 
 def fuse(scene: Scene, readings: dict[str, Reading]) -> Perception:
     """The answer for `scene` from its readings (see the module docstring); timings are filled in by the caller."""
-    from affectgpt.perception.labels import choose_labels, choose_sentiment
+    from affectgpt.perception.labels import USE_NAMED_WORDS, choose_labels, choose_sentiment
 
     emotions = fuse_emotions(readings.values())
-    named = list(readings["text"].figures.get("named", [])) if "text" in readings else []
+    named = list(readings["text"].figures.get("named", [])) if "text" in readings and USE_NAMED_WORDS else []
     labels = choose_labels(emotions, named) if emotions or named else []
     sentiment = choose_sentiment(fuse_sentiment(readings.get("text"), emotions)) if emotions else "neutral"
     flags = sorted(set(scene.flags).union(*(r.flags for r in readings.values())))

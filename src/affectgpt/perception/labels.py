@@ -7,16 +7,21 @@ One rule for every dataset and every backend input (a clip or a transcript), det
 - the most probable non-neutral class is always emitted;
 - a further class is emitted while its probability is at least RATIO x that of the first and at least FLOOR,
   at most MAX_LABELS words in all;
-- emotion words named outright in the text (the lexicon) that the official wheels know come after the class
-  words, within the same MAX_LABELS budget, only where the classes left room.
+- `named` words (emotion words the text names outright, found by the lexicon) come after the class words,
+  within the same MAX_LABELS budget, only where the classes left room. The pipeline passes none
+  (USE_NAMED_WORDS): on dev they cost more hit_precision than they gave HIT (below); they stay in the clues.
 
 The class names are the words the official wheels know (MER2023's: `surprise` and `surprised` map alike).
-The thresholds were chosen on dev data only and then frozen here: the `emotion-dev` head (MER2023 train without
-its dev fold) scored the MER2023 dev fold (608 rows) and IEMOCAP session 4 (cross-corpus) under the official
-protocol for a grid of ratio 0.3..1.0 x floor 0.10..0.25 (benchmarks/bench_perception.py --calibrate). The rule
-kept is the one with the highest HIT among those whose hit_precision is at least 54 on both dev sets (the
-level of the released AffectGPT): ratio 0.6, floor 0.10 gave HIT 74.8 / hit_precision 54.4 / 1.60 labels per
-sample on the MER2023 dev fold and 67.0 / 54.3 / 1.55 on IEMOCAP session 4. Test sets took no part.
+The thresholds were chosen on dev data only and then frozen here. The `emotion-dev` head (MER2023 train without
+its dev fold) answered the MER2023 dev fold and IEMOCAP session 4 (cross-corpus) through the text-only mode
+itself (an empty transcript gets no label), scored under the official protocol, for ratio 0.4..0.8 x floor
+0.10..0.20, with and without named words (benchmarks/bench_perception.py --calibrate). The rule kept is the one
+with the highest HIT sum among those meeting the issue's targets on dev (MER2023 HIT >= 70 with hit_precision
+>= 50; IEMOCAP HIT >= 60.54 with hit_precision >= 53.97): ratio 0.5, floor 0.15, no named words, which gave
+HIT 71.27 / hit_precision 52.24 / 1.47 labels per sample on the MER2023 dev fold and 67.14 / 54.10 / 1.57 on
+IEMOCAP session 4. With named words no setting met both (at 0.5 / 0.15: 71.92 / 50.66 and 67.94 / 53.60).
+Test sets took no part. (An earlier calibration answered rows without a transcript with the first classes of a
+uniform distribution, which inflated HIT; it is superseded.)
 """
 
 from __future__ import annotations
@@ -26,8 +31,9 @@ from collections.abc import Mapping, Sequence
 from affectgpt.perception.base import EMOTIONS
 
 MAX_LABELS = 3
-RATIO = 0.6
-FLOOR = 0.10
+RATIO = 0.5
+FLOOR = 0.15
+USE_NAMED_WORDS = False  # see the module docstring
 NEUTRAL = "neutral"
 
 
