@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from affectgpt.errors import InputError
-from affectgpt.llm.base import ChatRequest, Message, Sampling
+from affectgpt.llm.base import ChatRequest, ImagePart, Message, Sampling, TextPart
 
 GREEDY = Sampling(temperature=0.0, max_tokens=8)
 
@@ -136,3 +136,21 @@ def test_a_failing_batch_is_retried_item_by_item(chat, monkeypatch):
     monkeypatch.setattr(chat._model, "generate", always_fails)
     results = chat.complete(ask(*TEXTS))
     assert [r.error for r in results] == ["generation failed: RuntimeError: boom"] * 3
+
+
+@pytest.mark.reference
+def test_media_parts_are_refused_per_item_and_text_parts_are_joined(chat, monkeypatch):
+    jpeg = bytes.fromhex("ffd8ffe0") + bytes(60) + bytes.fromhex("ffd9")  # only its magic bytes are checked here
+    with_image = ChatRequest((Message("user", (TextPart("she smiled"), ImagePart(jpeg))),), GREEDY)
+    as_parts = ChatRequest((Message("system", "name the emotions"),
+                            Message("user", (TextPart("she smiled"), TextPart("at last")))), GREEDY)
+    prompts: list[int] = []
+    generate = chat._model.generate
+    monkeypatch.setattr(chat._model, "generate", lambda **kw: prompts.append(kw["input_ids"].shape[0]) or
+                        generate(**kw))
+    refused, joined, plain = chat.complete([with_image, as_parts, *ask("she smiled\nat last")])
+    assert refused.text is None
+    assert refused.error == ("the transformers backend takes text only, and this request has image parts: send "
+                             "it to a multimodal backend (e.g. openai with a multimodal server)")
+    assert joined.ok and joined.text == plain.text
+    assert prompts == [2]  # the refused item never reached the model

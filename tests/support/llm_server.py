@@ -15,6 +15,12 @@ containing X"). Kinds:
     malformed   answer 200 with a body that is not JSON
     no_choices  answer 200 with valid JSON whose "choices" list is empty
 
+Content parts: a message whose content is a list of OpenAI content parts is matched (rules, `contains=`) by
+its text parts joined by newlines. `decode_parts` decodes the parts as a vLLM server would (base64 data URLs,
+JPEG/PNG through OpenCV, WAV through `wave`, MP4 frames through OpenCV) and says what they hold; set
+`server.check` to a function of the request body that raises ValueError or AssertionError to refuse a request:
+it is answered HTTP 400 with the reason (kept in `server.rejected`), as vLLM refuses a part it cannot decode.
+
 Usage (the `llm_server` fixture below starts one per test and stops it afterwards):
 
     server.add_rule("angry", "[anger]")
@@ -24,10 +30,16 @@ Usage (the `llm_server` fixture below starts one per test and stops it afterward
 
 from __future__ import annotations
 
+import base64
+import binascii
+import io
 import json
+import os
+import tempfile
 import threading
 import time
-from collections.abc import Iterator
+import wave
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -81,6 +93,8 @@ class FakeChatServer:
     requests: list[Seen] = field(default_factory=list)
     in_flight: int = 0
     max_in_flight: int = 0
+    check: Callable[[Any], None] | None = None  # raises ValueError / AssertionError to refuse a body (HTTP 400)
+    rejected: list[str] = field(default_factory=list)  # why each refused request was refused
     lock: threading.Lock = field(default_factory=threading.Lock)
     _httpd: ThreadingHTTPServer | None = None
 
@@ -157,10 +171,102 @@ class FakeChatServer:
 
 
 def last_user_message(body: Any) -> str:
+    """The last user message's text (content parts: the text parts joined by newlines, as vLLM joins them)."""
     if not isinstance(body, dict):
         return ""
     users = [m.get("content", "") for m in body.get("messages", []) if isinstance(m, dict) and m.get("role") == "user"]
-    return users[-1] if users else ""
+    if not users:
+        return ""
+    if isinstance(users[-1], list):
+        return "\n".join(p.get("text", "") for p in users[-1] if isinstance(p, dict) and p.get("type") == "text")
+    return users[-1]
+
+
+def decode_parts(content: Any) -> list[dict[str, Any]]:
+    """What a list of OpenAI content parts holds, decoded as a server would; ValueError saying what is wrong.
+
+    text -> {"type": "text", "text"}; image_url -> {"type": "image", "mime", "width", "height"};
+    input_audio -> {"type": "audio", "format", "rate", "channels", "sample_width", "frames"};
+    video_url -> {"type": "video", "mime", "frames", "width", "height"}.
+    A JPEG must start with SOI and end with EOI; every image and video must decode with OpenCV.
+    """
+    if not isinstance(content, list) or not content:
+        raise ValueError(f"content is not a non-empty list of parts: {type(content).__name__}")
+    return [_decode_part(index, part) for index, part in enumerate(content)]
+
+
+def _decode_part(index: int, part: Any) -> dict[str, Any]:
+    kind = part.get("type") if isinstance(part, dict) else None
+    where = f"part {index} ({kind})"
+    if kind == "text":
+        if not isinstance(part.get("text"), str):
+            raise ValueError(f"{where}: no text")
+        return {"type": "text", "text": part["text"]}
+    if kind in ("image_url", "video_url"):
+        url = (part.get(kind) or {}).get("url", "")
+        head, comma, payload = url.partition(",")
+        if not (head.startswith("data:") and head.endswith(";base64") and comma):
+            raise ValueError(f"{where}: not a base64 data URL: {url[:40]!r}")
+        mime, data = head[len("data:"):-len(";base64")], _b64(where, payload)
+        return _image(where, mime, data) if kind == "image_url" else _video(where, mime, data)
+    if kind == "input_audio":
+        audio = part.get("input_audio") or {}
+        if audio.get("format") != "wav":
+            raise ValueError(f"{where}: format {audio.get('format')!r}, this server reads wav")
+        try:
+            with wave.open(io.BytesIO(_b64(where, audio.get("data", "")))) as track:
+                return {"type": "audio", "format": "wav", "rate": track.getframerate(),
+                        "channels": track.getnchannels(), "sample_width": track.getsampwidth(),
+                        "frames": track.getnframes()}
+        except (wave.Error, EOFError) as exc:
+            raise ValueError(f"{where}: not a WAV file: {exc}") from exc
+    raise ValueError(f"part {index}: unknown type {kind!r}")
+
+
+def _b64(where: str, text: Any) -> bytes:
+    try:
+        data = base64.b64decode(text, validate=True)
+    except (binascii.Error, TypeError, ValueError) as exc:
+        raise ValueError(f"{where}: bad base64: {exc}") from exc
+    if not data:
+        raise ValueError(f"{where}: empty data")
+    return data
+
+
+def _image(where: str, mime: str, data: bytes) -> dict[str, Any]:
+    import cv2
+    import numpy as np
+
+    if mime == "image/jpeg" and not (data[:2] == b"\xff\xd8" and data[-2:] == b"\xff\xd9"):
+        raise ValueError(f"{where}: not a whole JPEG (no SOI at the start or no EOI at the end)")
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if image is None:
+        raise ValueError(f"{where}: OpenCV cannot decode the {mime} image")
+    return {"type": "image", "mime": mime, "width": image.shape[1], "height": image.shape[0]}
+
+
+def _video(where: str, mime: str, data: bytes) -> dict[str, Any]:
+    import cv2
+
+    if mime == "video/mp4" and data[4:8] != b"ftyp":
+        raise ValueError(f"{where}: not an MP4 file (no ftyp box)")
+    handle, name = tempfile.mkstemp(suffix=".mp4")  # OpenCV reads video from files only
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+        capture = cv2.VideoCapture(name)
+        frames, size = 0, (0, 0)
+        while True:
+            ok, frame = capture.read()
+            if not ok:
+                break
+            frames, size = frames + 1, (frame.shape[1], frame.shape[0])
+        capture.release()
+    finally:
+        os.unlink(name)
+    if not frames:
+        raise ValueError(f"{where}: OpenCV decodes no frame from the {mime} video")
+    return {"type": "video", "mime": mime, "frames": frames, "width": size[0], "height": size[1]}
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -190,6 +296,13 @@ class _Handler(BaseHTTPRequestHandler):
     def _respond(self, body: Any) -> None:
         if self.path.rstrip("/") != "/v1/chat/completions":
             return self._send(404, {"error": {"message": f"no route {self.path}", "type": "not_found"}})
+        if self.state.check is not None:
+            try:
+                self.state.check(body)
+            except (ValueError, AssertionError) as exc:
+                with self.state.lock:
+                    self.state.rejected.append(str(exc))
+                return self._send(400, {"error": {"message": f"bad request: {exc}", "type": "BadRequestError"}})
         text = last_user_message(body)
         delay, fault = self.state.pick_faults(text)
         if delay:

@@ -1,6 +1,7 @@
 """CachedBackend: wrap any chat backend with a persistent sqlite cache, so reruns send only what is missing.
 
-The key is the SHA-256 of a canonical JSON of (backend name, model, request tag, sampling, messages). A hit
+The key is the SHA-256 of a canonical JSON of (backend name, model, request tag, sampling, messages); a media
+part enters it as its kind, type and the SHA-256 of its bytes (a text-only message as its string). A hit
 is answered from the file and sends nothing. All misses go to the wrapped backend in one call (so its
 concurrency applies), and each successful completion is committed as soon as it arrives, before the
 caller's `on_result` sees it: a job killed midway loses nothing that finished and repeats nothing on rerun.
@@ -32,7 +33,7 @@ from typing import Any
 
 from affectgpt.errors import InputError
 from affectgpt.io.cache import cache_root
-from affectgpt.llm.base import ChatBackend, ChatRequest, Completion, OnResult
+from affectgpt.llm.base import AudioPart, ChatBackend, ChatRequest, Completion, OnResult, Part, TextPart
 
 KEY_VERSION = 1
 """Part of every key: bump it when the key's recipe changes, so old entries are simply never hit."""
@@ -83,10 +84,20 @@ def request_key(backend_name: str, model: str, request: ChatRequest) -> str:
         "model": model,
         "tag": request.tag,
         "sampling": request.sampling.to_json(),
-        "messages": [[m.role, m.content] for m in request.messages],
+        "messages": [[m.role, m.content if isinstance(m.content, str) else [_part_key(p) for p in m.content]]
+                     for m in request.messages],
     }
     text = json.dumps(canonical, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _part_key(part: Part) -> list[str]:
+    """A content part in the key: its kind, then its text, or its type and the SHA-256 of its bytes (so the key
+    stays small, and any changed byte changes it)."""
+    if isinstance(part, TextPart):
+        return [part.kind, part.text]
+    media_type = part.format if isinstance(part, AudioPart) else part.mime
+    return [part.kind, media_type, hashlib.sha256(part.data).hexdigest()]
 
 
 class CachedBackend:

@@ -1,5 +1,8 @@
 """TransformersChat: complete chat requests with a local causal LM and its tokenizer's chat template.
 
+Text only: a request with image, audio or video parts fails as an item (Completion.error says so); its text
+parts, if any, are joined by newlines.
+
 Only local folders are loaded (`local_files_only=True`): a hub id is never downloaded. torch and
 transformers are imported when the backend is built, never when this module is imported.
 
@@ -85,6 +88,12 @@ class TransformersChat:
         prompts: dict[int, str] = {}
         out: dict[int, Completion] = {}
         for index in indices:
+            media = sorted({part.kind for message in requests[index].messages for part in message.media})
+            if media:  # never drop them silently: the answer would not be about what was asked
+                out[index] = self._failed(sampling, f"the transformers backend takes text only, and this request "
+                                                    f"has {' and '.join(media)} parts: send it to a multimodal "
+                                                    f"backend (e.g. openai with a multimodal server)")
+                continue
             try:
                 prompts[index] = self._prompt(requests[index])
             except Exception as exc:  # e.g. a template that raises for an unsupported role
@@ -106,7 +115,7 @@ class TransformersChat:
         return Completion(None, error=error, model=self.model, seed=sampling.seed)
 
     def _prompt(self, request: ChatRequest) -> str:
-        messages = [{"role": m.role, "content": m.content} for m in request.messages]
+        messages = [{"role": m.role, "content": m.text} for m in request.messages]  # text parts joined
         return self._tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
     def _generate(self, prompts: list[str], sampling: Sampling) -> list[str]:

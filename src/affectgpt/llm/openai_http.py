@@ -1,6 +1,9 @@
 """OpenAIChat: complete chat requests against an OpenAI-compatible HTTP server, with bounded concurrency and retries.
 
-Works with vLLM, Ollama, llama.cpp's server and hosted APIs: `POST {base_url}/chat/completions`.
+Works with vLLM, Ollama, llama.cpp's server and hosted APIs: `POST {base_url}/chat/completions`. A message
+made of parts (llm/base.py) goes as OpenAI content parts, as vLLM's server takes them: `text`, `image_url`
+and `video_url` (base64 data URLs) and `input_audio` (base64 with its format). Which ones a server accepts
+depends on its model; a refusal comes back as that item's HTTP 400 error, with the server's message.
 
 Why a synchronous httpx client and a thread pool rather than asyncio: the work is I/O-bound and the
 concurrency is small (8-64), so threads cost nothing noticeable; they work from any caller, including one
@@ -12,6 +15,7 @@ from the callback.
 
 from __future__ import annotations
 
+import base64
 import email.utils
 import os
 import random
@@ -24,7 +28,7 @@ from typing import Any
 
 from affectgpt.errors import InputError
 from affectgpt.extras import require
-from affectgpt.llm.base import ChatRequest, Completion, OnResult
+from affectgpt.llm.base import AudioPart, ChatRequest, Completion, ImagePart, Message, OnResult, Part, TextPart
 
 MAX_WAIT = 120.0
 """The longest single wait between tries, in seconds, whatever the backoff or a Retry-After header says."""
@@ -121,7 +125,7 @@ class OpenAIChat:
         sampling = request.sampling
         body: dict[str, Any] = {
             "model": self.model,
-            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+            "messages": [message_json(m) for m in request.messages],
             "temperature": sampling.temperature,
             "top_p": sampling.top_p,
             "max_tokens": sampling.max_tokens,
@@ -181,6 +185,27 @@ class OpenAIChat:
         if failure.retry_after is not None:
             return min(failure.retry_after, MAX_WAIT)
         return min(self.backoff * 2 ** (attempt - 1), MAX_WAIT) * _jitter.uniform(0.5, 1.0)
+
+
+def message_json(message: Message) -> dict[str, Any]:
+    """One message as the chat-completions API takes it: text-only content as a plain string, parts as a list
+    of OpenAI content parts in the forms vLLM's server accepts (media as base64, inside data URLs for images
+    and video)."""
+    if isinstance(message.content, str):
+        return {"role": message.role, "content": message.content}
+    return {"role": message.role, "content": [part_json(part) for part in message.content]}
+
+
+def part_json(part: Part) -> dict[str, Any]:
+    """One content part: text, image_url, input_audio or video_url."""
+    if isinstance(part, TextPart):
+        return {"type": "text", "text": part.text}
+    data = base64.b64encode(part.data).decode("ascii")
+    if isinstance(part, ImagePart):
+        return {"type": "image_url", "image_url": {"url": f"data:{part.mime};base64,{data}"}}
+    if isinstance(part, AudioPart):
+        return {"type": "input_audio", "input_audio": {"data": data, "format": part.format}}
+    return {"type": "video_url", "video_url": {"url": f"data:{part.mime};base64,{data}"}}
 
 
 def parse_completion(payload: Any, *, default_model: str) -> tuple[str, str]:
