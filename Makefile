@@ -83,6 +83,8 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_training.py
 	$(BIN)/python benchmarks/bench_fsdp.py
 	$(BIN)/python benchmarks/bench_perception.py
+	$(BIN)/python benchmarks/bench_describe.py
+	$(BIN)/python benchmarks/bench_run.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -75,6 +75,10 @@ NEEDS = [
     (["describe", "clip.mp4", "--model", "ckpt"], "model,media"),
     (["predict", "--clips", "cache", "--model", "ckpt", "--output", "out"], "model,media"),
     (["describe", "clip.mp4"], "perception"),
+    (["bench", "run", "--backend", "openai", "--model", "m", "--base-url", "http://127.0.0.1:9/v1", "--clips-root",
+      "c", "--labels-root", "l", "--output", "o"], "llm,media"),
+    (["bench", "run", "--backend", "perception", "--clips-root", "c", "--labels-root", "l", "--output", "o"],
+     "perception"),
     (["predict", "--backend", "perception", "--transcripts", "t.csv", "--output", "out"], "perception"),
 ]
 

@@ -194,3 +194,19 @@ def test_extract_with_the_openai_backend_interrupted_in_its_threads(tmp_path, ll
                            timeout=60)
     assert again.returncode == 0, again.stderr
     assert llm_server.count - asked < 20  # the answers received before Ctrl-C were cached
+
+
+def test_bench_run_interrupted_names_the_partial_answers(monkeypatch, capsys, tmp_path):
+    out = tmp_path / "out"
+
+    def run(args):  # what harness/generate.py keeps answer by answer
+        (out / "mer2023").mkdir(parents=True)
+        (out / "mer2023" / "generation.partial.jsonl").write_text('{"name": "a", "text": "x"}\n')
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("affectgpt.cli.bench.run_run", run)
+    assert main(["bench", "run", "--backend", "perception", "--clips-root", str(tmp_path), "--labels-root",
+                 str(tmp_path), "--output", str(out)]) == 130
+    assert one_line(capsys.readouterr().err) == (
+        f"error: interrupted: answers so far are kept in {out / 'mer2023' / 'generation.partial.jsonl'}; run the "
+        "same command again to resume (nothing answered is sent again)")

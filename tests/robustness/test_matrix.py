@@ -395,6 +395,8 @@ NOT_IN_MATRIX = {
                  "cut and missing downloads)",
     "bench suite": "reads every <root>/<dataset>/ with the readers of bench score's rows",
     "bench fetch-wheels": "--dest: tests/lexicon/test_fetch.py (a folder of other files is never replaced)",
+    "bench run": "takes folders of clips and labels read by the rows above (videos: describe/preprocess; label "
+                 "tables: bench score); its own folder errors, bad clips and --prompt files: tests/harness/",
 }
 
 

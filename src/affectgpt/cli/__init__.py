@@ -150,6 +150,15 @@ def _interrupted_predict(args: argparse.Namespace) -> str:
     return f"interrupted: answers so far are kept in {kept}; run the same command again to resume"
 
 
+def _interrupted_bench_run(args: argparse.Namespace) -> str:
+    out = Path(args.output)
+    partial = sorted(out.glob("*/generation.partial.jsonl")) if out.is_dir() else []
+    if not partial:
+        return "interrupted before any answer was kept; run the same command again"
+    return (f"interrupted: answers so far are kept in {', '.join(str(p) for p in partial)}; run the same command "
+            "again to resume (nothing answered is sent again)")
+
+
 def _interrupted_extract(args: argparse.Namespace) -> str:
     if args.backend != "lexicon" and not args.no_cache:
         return ("interrupted: files already written are kept and the LLM's answers so far are cached; run the "
@@ -163,13 +172,15 @@ INTERRUPTED = {
     ("train",): _interrupted_train,
     ("predict",): _interrupted_predict,
     ("extract",): _interrupted_extract,
+    ("bench", "run"): _interrupted_bench_run,
 }
 """command (and sub-command) -> the line that says, after Ctrl-C, what was kept and how to resume."""
 
 
 def interrupted_line(args: argparse.Namespace) -> str:
     """The one line (without `error: `) after Ctrl-C: what the command kept and how to resume, from its args."""
-    command = (getattr(args, "command", None), getattr(args, "features_command", None))
+    command = (getattr(args, "command", None),
+               getattr(args, "features_command", None) or getattr(args, "bench_command", None))
     for key, line in INTERRUPTED.items():
         if tuple(command[:len(key)]) == key:
             try:
