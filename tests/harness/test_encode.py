@@ -134,3 +134,46 @@ def test_faces_are_tracked_only_when_asked(clip_file):
     with_faces = load_clip_inputs(clip_file, needs=frozenset({"faces"}), n_frames=2, size=48)
     assert with_faces.faces.shape == (2, 48, 48, 3) and with_faces.frames is None
     assert with_faces.faces.any()  # the tracker's fallback (centre squares): not the zeros of skipped faces
+
+
+def test_a_separate_audio_file_is_used_instead_of_the_videos_own(no_audio_clip, tmp_path):
+    from media_clips import write_audio
+
+    wav = write_audio(tmp_path / "clip.wav", tone([330], 3.0, 16000), 16000)
+    alone = load_clip_inputs(no_audio_clip, needs=frozenset({"audio"}))
+    assert alone.audio is None and alone.audio_file is None
+    paired = load_clip_inputs(no_audio_clip, needs=frozenset({"audio", "video"}), audio=wav, cache_dir=tmp_path)
+    assert paired.audio_file == wav and paired.audio is not None and len(paired.audio) == 3 * 16000
+    # the decoded clip is cached per audio file: with and without it are two entries
+    assert cache_path(no_audio_clip, tmp_path, audio=wav) != cache_path(no_audio_clip, tmp_path)
+    with pytest.raises(InputError, match="audio file not found"):
+        load_clip_inputs(no_audio_clip, needs=frozenset({"audio"}), audio=tmp_path / "missing.wav")
+
+
+def test_a_datasets_audio_folder_reaches_the_backend(no_audio_clip, tmp_path):
+    """ROOT/<dataset>/audio/<name>.wav is found by the layout and decoded by `bench run`'s loader."""
+    import shutil
+
+    from media_clips import write_audio
+
+    from affectgpt.bench.datasets import get_dataset
+    from affectgpt.harness.layout import clip_set
+    from affectgpt.harness.run import default_loader
+
+    folder = tmp_path / "clips" / "mer2023"
+    (folder / "audio").mkdir(parents=True)
+    shutil.copy(no_audio_clip, folder / "a.mp4")
+    shutil.copy(no_audio_clip, folder / "b.mp4")
+    wav = write_audio(folder / "audio" / "a.wav", tone([330], 2.5, 16000), 16000)
+    labels = tmp_path / "labels.csv"
+    labels.write_text("name,label\na,happy\nb,sad\n", encoding="utf-8")
+    clips = clip_set(get_dataset("mer2023"), labels, tmp_path / "clips")
+    assert [(c.name, c.audio) for c in clips.clips] == [("a", wav), ("b", None)]
+
+    class Listener:
+        needs = frozenset({"audio"})
+
+    load = default_loader(Listener(), tmp_path / "cache")
+    with_audio, without = (load(c) for c in clips.clips)
+    assert with_audio.audio_file == wav and len(with_audio.audio) == int(2.5 * 16000)
+    assert without.audio is None and without.audio_file is None

@@ -30,6 +30,8 @@ class ClipInputs:
         faces: [n, H, W, 3] uint8 RGB crops of the main face, or None.
         audio: float32 mono waveform at 16 kHz, or None (also when the clip has no audio).
         subtitle: what is said ("" when unknown).
+        audio_file: a separate audio file for the clip (ROOT/<dataset>/audio/<name>.wav), used instead of the
+            video's own audio stream; None when there is none.
     """
 
     name: str
@@ -38,6 +40,7 @@ class ClipInputs:
     faces: np.ndarray | None = None
     audio: np.ndarray | None = None
     subtitle: str = ""
+    audio_file: Path | None = None
 
 
 @dataclass(frozen=True)

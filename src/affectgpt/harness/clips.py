@@ -25,8 +25,9 @@ DECODED = frozenset({"frames", "faces", "audio"})
 """The inputs that need the video decoded."""
 
 
-def cache_path(video: str | Path, cache_dir: str | Path, *, n_frames: int = 8, size: int = 336) -> Path:
-    """Where `load_clip_inputs` keeps (or finds) the decoded clip of `video` for these options."""
+def cache_path(video: str | Path, cache_dir: str | Path, *, n_frames: int = 8, size: int = 336,
+               audio: str | Path | None = None) -> Path:
+    """Where `load_clip_inputs` keeps (or finds) the decoded clip of `video` (with `audio`) for these options."""
     video = Path(video)
     try:
         stat = video.stat()
@@ -34,6 +35,10 @@ def cache_path(video: str | Path, cache_dir: str | Path, *, n_frames: int = 8, s
         raise InputError(f"cannot read the video ({exc.strerror or exc})", path=video,
                          fix="check the clip folder") from exc
     stamp = f"{video.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
+    if audio is not None:  # a separate audio file is part of what was decoded
+        sound = Path(audio)
+        sound_stat = sound.stat()
+        stamp += f"|{sound.resolve()}|{sound_stat.st_size}|{sound_stat.st_mtime_ns}"
     digest = hashlib.sha256(stamp.encode("utf-8", "surrogateescape")).hexdigest()[:12]
     from affectgpt.media.cache import cache_file
 
@@ -41,7 +46,8 @@ def cache_path(video: str | Path, cache_dir: str | Path, *, n_frames: int = 8, s
 
 
 def load_clip_inputs(video: str | Path, *, needs: frozenset[str], n_frames: int = 8, size: int = 336,
-                     subtitle: str = "", cache_dir: str | Path | None = None) -> ClipInputs:
+                     subtitle: str = "", cache_dir: str | Path | None = None,
+                     audio: str | Path | None = None) -> ClipInputs:
     """The clip's inputs for a backend that reads `needs` (see the module docstring).
 
     Args:
@@ -51,6 +57,7 @@ def load_clip_inputs(video: str | Path, *, needs: frozenset[str], n_frames: int 
         size: side of the square frames and crops (frames are stretched to it, as media does).
         subtitle: what is said ("" when unknown); passed through when "subtitle" is needed.
         cache_dir: a folder for the decoded clips; None decodes every time.
+        audio: a separate audio file used instead of the video's audio stream (kept in ClipInputs.audio_file).
 
     Raises:
         InputError: an unknown input in `needs`, a missing or unreadable video (the message names the file), or
@@ -63,35 +70,39 @@ def load_clip_inputs(video: str | Path, *, needs: frozenset[str], n_frames: int 
     if not video.is_file():
         raise InputError("video not found", path=video, fix="check the clip folder")
     text = subtitle if "subtitle" in needs else ""
+    sound = Path(audio) if audio is not None else None
+    if sound is not None and not sound.is_file():
+        raise InputError("audio file not found", path=sound, fix="check the clip folder's audio/ files")
     if not needs & DECODED:
-        return ClipInputs(name=video.stem, video=video, subtitle=text)
-    clip = _decoded(video, faces="faces" in needs, n_frames=n_frames, size=size, cache_dir=cache_dir)
+        return ClipInputs(name=video.stem, video=video, subtitle=text, audio_file=sound)
+    clip = _decoded(video, faces="faces" in needs, n_frames=n_frames, size=size, cache_dir=cache_dir, audio=sound)
     audio = None if "no_audio" in clip.flags else clip.audio
     return ClipInputs(name=video.stem, video=video, frames=clip.frames if "frames" in needs else None,
                       faces=clip.faces if "faces" in needs else None,
-                      audio=audio if "audio" in needs else None, subtitle=text)
+                      audio=audio if "audio" in needs else None, subtitle=text, audio_file=sound)
 
 
-def _decoded(video: Path, *, faces: bool, n_frames: int, size: int, cache_dir: str | Path | None) -> Any:
+def _decoded(video: Path, *, faces: bool, n_frames: int, size: int, cache_dir: str | Path | None,
+             audio: Path | None = None) -> Any:
     """The media Clip of `video`: from the cache when it is there (with faces when asked), else decoded (and kept)."""
     from affectgpt.media.cache import load_cached_clip, save_clip
 
-    file = cache_path(video, cache_dir, n_frames=n_frames, size=size) if cache_dir is not None else None
+    file = cache_path(video, cache_dir, n_frames=n_frames, size=size, audio=audio) if cache_dir is not None else None
     if file is not None and file.is_file():
         clip = load_cached_clip(file)
         if not (faces and "faces_skipped" in clip.flags):
             return clip
-    clip = _decode(video, faces=faces, n_frames=n_frames, size=size)
+    clip = _decode(video, faces=faces, n_frames=n_frames, size=size, audio=audio)
     if file is not None:
         save_clip(clip, file)
     return clip
 
 
-def _decode(video: Path, *, faces: bool, n_frames: int, size: int) -> Any:
+def _decode(video: Path, *, faces: bool, n_frames: int, size: int, audio: Path | None = None) -> Any:
     from affectgpt.media.clip import load_clip
 
     try:
-        return load_clip(video, n_frames=n_frames, size=size, faces=faces)
+        return load_clip(video, audio=audio, n_frames=n_frames, size=size, faces=faces)
     except InputError as exc:
         if exc.path is not None:
             raise

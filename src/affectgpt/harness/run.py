@@ -18,7 +18,7 @@ import platform
 import shutil
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -202,9 +202,8 @@ def default_loader(backend: MultimodalBackend, cache_dir: Path) -> Callable[[Cli
 
     def load(clip: Clip) -> ClipInputs:
         inputs = load_clip_inputs(clip.video, needs=backend.needs, subtitle=clip.subtitle, cache_dir=cache_dir,
-                                  **sizes)
-        return inputs if inputs.name == clip.name else ClipInputs(clip.name, inputs.video, inputs.frames,
-                                                                  inputs.faces, inputs.audio, inputs.subtitle)
+                                  audio=clip.audio, **sizes)
+        return inputs if inputs.name == clip.name else replace(inputs, name=clip.name)
 
     return load
 

@@ -97,7 +97,8 @@ class AffectGPTBackend:
 
         from affectgpt.media.inputs import load_inputs
 
-        inputs = load_inputs(job.clip.name, video=job.clip.video, visual_input=self.visual_input)
+        inputs = load_inputs(job.clip.name, video=job.clip.video, audio=job.clip.audio_file,
+                             visual_input=self.visual_input)
         return replace(inputs, subtitle=job.clip.subtitle)
 
     def _generate(self, inputs: list[Any], task: str) -> list[str]:

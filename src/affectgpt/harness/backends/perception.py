@@ -64,7 +64,8 @@ class PerceptionBackend:
             began = time.perf_counter()
             key = (str(job.clip.video), job.clip.subtitle)
             try:
-                found = seen[key] if key in seen else pipeline.describe(job.clip.video, job.clip.subtitle or None)
+                found = seen[key] if key in seen else pipeline.describe(job.clip.video, job.clip.subtitle or None,
+                                                                          audio=job.clip.audio_file)
                 seen[key] = found
                 text, error = (labels_sentence(found.labels) if job.task == "labels" else found.description), None
             except Exception as exc:  # one unreadable clip (or a decoder crash on it) is that job's error
