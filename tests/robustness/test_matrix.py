@@ -395,6 +395,10 @@ NOT_IN_MATRIX = {
                  "cut and missing downloads)",
     "bench suite": "reads every <root>/<dataset>/ with the readers of bench score's rows",
     "bench fetch-wheels": "--dest: tests/lexicon/test_fetch.py (a folder of other files is never replaced)",
+    "caption run": "reads a clip folder (videos: the describe/preprocess rows) and a caption YAML; its bad configs, "
+                   "options and clips: tests/caption/test_caption_cli.py, test_engine.py",
+    "caption select": "reads a candidates YAML, a clip folder and a label table (the rows above); its bad "
+                      "candidates and labels: tests/caption/test_select.py",
     "bench run": "takes folders of clips and labels read by the rows above (videos: describe/preprocess; label "
                  "tables: bench score); its own folder errors, bad clips and --prompt files: tests/harness/",
 }

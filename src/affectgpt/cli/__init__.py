@@ -28,7 +28,7 @@ from affectgpt.errors import AffectGPTError, MissingExtra
 # The command groups; each module has register(subparsers). Imported on use to keep start-up fast.
 GROUPS = ("affectgpt.cli.bench", "affectgpt.cli.extract", "affectgpt.cli.media", "affectgpt.cli.model",
           "affectgpt.cli.infer", "affectgpt.cli.train",
-          "affectgpt.cli.features")
+          "affectgpt.cli.features", "affectgpt.cli.caption")
 
 DEBUG_ENV = "AFFECTGPT_DEBUG"
 """AFFECTGPT_DEBUG=1 (or true/yes/on) is the same as `--debug`."""
@@ -166,6 +166,16 @@ def _interrupted_extract(args: argparse.Namespace) -> str:
     return "interrupted: files already written are kept; run the same command again to do the rest"
 
 
+def _interrupted_caption_run(args: argparse.Namespace) -> str:
+    log = Path(args.output) / "stages.jsonl"
+    if not log.is_file():
+        return "interrupted before any stage finished; run the same command again"
+    with open(log, "rb") as handle:
+        n = sum(1 for _ in handle)
+    return (f"interrupted: {n} finished clip stage{'' if n == 1 else 's'} kept in {log}; run the same command "
+            "again to resume (nothing finished runs again)")
+
+
 INTERRUPTED = {
     ("preprocess",): _interrupted_preprocess,
     ("features", "extract"): _interrupted_features,
@@ -173,6 +183,7 @@ INTERRUPTED = {
     ("predict",): _interrupted_predict,
     ("extract",): _interrupted_extract,
     ("bench", "run"): _interrupted_bench_run,
+    ("caption", "run"): _interrupted_caption_run,
 }
 """command (and sub-command) -> the line that says, after Ctrl-C, what was kept and how to resume."""
 
@@ -180,7 +191,8 @@ INTERRUPTED = {
 def interrupted_line(args: argparse.Namespace) -> str:
     """The one line (without `error: `) after Ctrl-C: what the command kept and how to resume, from its args."""
     command = (getattr(args, "command", None),
-               getattr(args, "features_command", None) or getattr(args, "bench_command", None))
+               getattr(args, "features_command", None) or getattr(args, "bench_command", None)
+               or getattr(args, "caption_command", None))
     for key, line in INTERRUPTED.items():
         if tuple(command[:len(key)]) == key:
             try:
