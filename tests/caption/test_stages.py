@@ -29,7 +29,7 @@ CONTRACT = {
     "probe": {"video_file", "audio_file", "face_file", "duration", "has_audio", "has_face", "probe_flags",
               "media_sha"},
     "subtitle": {"subtitle"}, "acoustic": {"acoustic_clues"}, "visual": {"visual_clues"},
-    "merge": {"description"}, "lowlevel": set(), "highlevel": set(), "labels": {"openset", "sentiment"},
+    "merge": {"description"}, "lowlevel": set(), "highlevel": {"highlevel"}, "labels": {"openset", "sentiment"},
 }
 
 
@@ -135,7 +135,8 @@ def test_perception_clues_of_the_real_sample(reference_dir, tmp_path):
 def test_the_offline_chain_on_the_real_sample_writes_each_stage_contract(reference_dir, tmp_path):
     table = write_csv(tmp_path / "subs.csv", "name,chinese,english",
                       [("sample_00000000", "我哪知道啊", "How would I know? I have no such experience.")])
-    configs = {"subtitle": {"subtitles": str(table)}}
+    configs = {"subtitle": {"subtitles": str(table)},  # highlevel: the perception voters, every clip kept
+               "highlevel": {"enabled": True, "checks": "none", "voters": [{"kind": "text"}, {"kind": "face"}]}}
     fields: dict[str, Any] = {"name": "sample_00000000",
                               **source_fields(reference_dir / "media" / "sample_00000000.mp4")}
     for name in STAGE_ORDER:
@@ -220,9 +221,9 @@ def test_a_failing_backend_drops_the_clip_with_its_reason(server, clips, tmp_pat
     ("merge", {"backend": "gpt"}, "unknown merge backend"),
     ("merge", {"prompt": "merge/v9"}, "unknown caption prompt"),
     ("merge", {"sampling": {"temprature": 0.1}}, "unknown sampling setting"),
-    ("lowlevel", {"speaker_mismatch": {"enabled": True}}, "issue 18"),
+    ("lowlevel", {"speaker_mismatch": {"enabled": True, "detector": "synk"}}, "did you mean 'sync'"),
     ("lowlevel", {"length_tails": {"k": -1}}, "positive number"),
-    ("highlevel", {"enabled": True}, "issue 18"),
+    ("highlevel", {"enabled": True}, "at least one voter"),
     ("labels", {"backend": "lexicom"}, "did you mean 'lexicon'"),
     ("probe", {"n_frame": 8}, "unknown option"),
 ])

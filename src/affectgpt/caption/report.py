@@ -9,6 +9,9 @@ What is counted (`build_report`, the JSON; the HTML shows the same numbers):
   the low-level thresholds: `summary["params"]["lowlevel"]` when the engine passes the dataset parameters, else
   the lowlevel stage's `params` recorded on a record (nested keys flattened: `length_tails.low`);
 - `labels`: the OV label and sentiment distribution of the kept clips;
+- `checks`: the high-level filter's variants (none, E, S, E+S, as the paper's Table 4): over the records whose
+  highlevel stage recorded check outcomes (`info.checks`), how many each variant keeps and drops (`check_counts`;
+  kept + dropped = evaluated for every variant), the outcome counts per check, and the variant applied;
 - `throughput`: per stage, the clips run (not served from a previous run), the stage seconds summed over them,
   seconds per clip and clips per worker-second; `summary["wall_seconds"]` per stage, when given, adds clips/s.
 
@@ -67,6 +70,7 @@ def build_report(records: Sequence[Mapping[str, Any]], summary: Mapping[str, Any
         "dropped": dropped,
         "description_length": length_histogram(records, thresholds(records, summary)),
         "labels": label_distribution(kept),
+        "checks": check_counts(records),
         "throughput": throughput(records, summary.get("wall_seconds") or {}),
     }
 
@@ -135,6 +139,22 @@ def label_distribution(kept: Sequence[Mapping[str, Any]], top: int = TOP_LABELS)
             "sentiment": dict(sentiments.most_common())}
 
 
+def check_counts(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Kept and dropped per check variant, from the outcomes the highlevel stage recorded (module docstring)."""
+    from affectgpt.caption.vote import CHECKS, kept
+
+    infos = [info for r in records
+             if isinstance(info := ((r.get("stages") or {}).get("highlevel") or {}).get("info"), Mapping)
+             and isinstance(info.get("checks"), Mapping)]
+    outcomes = {name: dict(Counter(str(i["checks"].get(name)) for i in infos)) for name in ("E", "S")}
+    variants = {}
+    for variant in CHECKS:
+        n = sum(1 for i in infos if kept(i["checks"], variant, str(i.get("undecided", "keep"))))
+        variants[variant] = {"kept": n, "dropped": len(infos) - n}
+    applied = sorted({str(i.get("applied")) for i in infos})
+    return {"evaluated": len(infos), "applied": applied, "variants": variants, "outcomes": outcomes}
+
+
 def throughput(records: Sequence[Mapping[str, Any]], wall: Mapping[str, float]) -> dict[str, Any]:
     """Per stage: clips run this time, summed stage seconds, seconds per clip, clips per worker-second."""
     out = {}
@@ -188,6 +208,12 @@ def render_html(report: Mapping[str, Any]) -> str:
                  f"{esc(', '.join(f'{k} {v}' for k, v in labels['sentiment'].items())) or 'none'}.</p>")
     if labels["top"]:
         parts.append(_bars_svg(labels["top"]))
+    checks = report.get("checks") or {}
+    if checks.get("evaluated"):
+        parts.append(f"<h2>High-level checks</h2><p>{checks['evaluated']} clips evaluated; applied: "
+                     f"{esc(', '.join(checks['applied']))}.</p>" + _table(
+                         ["variant", "kept", "dropped"],
+                         [[v, c["kept"], c["dropped"]] for v, c in checks["variants"].items()]))
     parts.append("<h2>Throughput</h2>" + _table(
         ["stage", "clips run", "stage seconds", "s/clip", "clips per worker-s", "clips/s (wall)"],
         [[s, v["clips"], f"{v['seconds']:.3f}", f"{v['seconds_per_clip']:.4f}",

@@ -1,4 +1,5 @@
-"""`affectgpt caption run` (clips -> a MER-Caption-style dataset) and `caption select` (rank clue backends)."""
+"""`affectgpt caption run` (clips -> a MER-Caption-style dataset), `caption select` (rank clue backends) and
+`caption speaker` (speaker-mismatch verdicts per clip)."""
 
 from __future__ import annotations
 
@@ -51,6 +52,50 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     select.add_argument("--protocol", default="auto", choices=("auto", "official", "official-2026", "builtin"))
     select.add_argument("--wheel-dir", metavar="DIR", help="official emotion-wheel files")
     select.set_defaults(run=run_select_command, needs=("caption",))
+    register_speaker(commands)
+
+    report = commands.add_parser("report", help="re-render OUT/run_report.json and .html from OUT/records.jsonl "
+                                 "(kept and dropped counts per stage and per high-level check variant)")
+    report.add_argument("output", metavar="OUT", help="the output folder of a finished `caption run`")
+    report.set_defaults(run=run_report_command, needs=())
+
+
+def register_speaker(commands: argparse._SubParsersAction) -> None:
+    """`caption speaker CLIP...`: each clip's speaker decision and synchrony score, for inspection and tuning."""
+    speaker = commands.add_parser("speaker", help="does the audible speech come from the visible person? "
+                                  "(match, mismatch, no_face, silent) with its synchrony score")
+    speaker.add_argument("clips", nargs="+", metavar="CLIP", help="video files")
+    speaker.add_argument("--format", choices=("text", "json"), default="text",
+                         help="json: a list of {clip, decision, score, margin, confidence}")
+    speaker.add_argument("--detector", default="sync", metavar="NAME",
+                         help="sync (default: mouth motion x speech envelope) or asd-weights")
+    speaker.add_argument("--threshold", type=float, metavar="X", help="the lowest score of a match "
+                         "(default: the detector's; sync: 0.35)")
+    speaker.add_argument("--weights", metavar="FILE", help="asd-weights: the .safetensors file (its config: the "
+                         "same name with .json)")
+    speaker.set_defaults(run=run_speaker_command, needs=("caption",))
+
+
+def run_speaker_command(args: argparse.Namespace) -> int:
+    import json
+
+    from affectgpt.caption.speaker import build_detector
+
+    options = {k: v for k, v in (("threshold", args.threshold), ("weights", args.weights)) if v is not None}
+    detector = build_detector(args.detector, **options)
+    rows = []
+    for clip in args.clips:
+        verdict = detector(clip)
+        rows.append({"clip": clip, "decision": verdict.decision, "score": verdict.score, "margin": verdict.margin,
+                     "confidence": verdict.confidence, "threshold": verdict.threshold,
+                     "seconds": verdict.details.get("timings", {}).get("total")})
+    if args.format == "json":
+        print(json.dumps(rows, indent=2))
+    else:
+        for row in rows:
+            print(f"{row['decision']:<9} score {row['score']:+.3f}  margin {row['margin']:+.3f}  "
+                  f"confidence {row['confidence']:+.3f}  {row['clip']}")
+    return 0
 
 
 def _needs(args: argparse.Namespace) -> list[str]:
@@ -66,6 +111,31 @@ def run_select_command(args: argparse.Namespace) -> int:
     print(format_ranking(result))
     if args.output:
         note(f"wrote {args.output}")
+    return 0
+
+
+def run_report_command(args: argparse.Namespace) -> int:
+    """Rebuild the report from the records; the previous report's summary (wall times) is kept when readable."""
+    import contextlib
+    import json
+
+    from affectgpt.caption.report import REPORT_HTML, REPORT_JSON, build_report, write_report
+    from affectgpt.caption.store import read_records
+
+    out = Path(args.output)
+    records = read_records(out)
+    summary = {}
+    with contextlib.suppress(OSError, ValueError, AttributeError):  # no or a damaged previous report
+        summary = dict(json.loads((out / REPORT_JSON).read_text(encoding="utf-8")).get("summary") or {})
+    write_report(records, out, summary)
+    report = build_report(records, summary)
+    counts, checks = report["counts"], report["checks"]
+    print(f"{counts['records']} clips: {counts['kept']} kept, {counts['dropped']} dropped")
+    if checks["evaluated"]:
+        print(f"high-level checks on {checks['evaluated']} clips (applied: {', '.join(checks['applied'])}):")
+        for variant, row in checks["variants"].items():
+            print(f"  {variant:<5} kept {row['kept']:>6}  dropped {row['dropped']:>6}")
+    note(f"wrote {out / REPORT_JSON} and {out / REPORT_HTML}")
     return 0
 
 
