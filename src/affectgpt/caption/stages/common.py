@@ -41,6 +41,15 @@ def check_config(path: str, config: Mapping[str, Any], known: Iterable[str]) -> 
             raise InputError(error.what, field=where(path, str(key)), fix=error.fix)
 
 
+def check_whole_numbers(config: Mapping[str, Any], defaults: Mapping[str, Any],
+                        ranges: Iterable[tuple[str, int, int]]) -> None:
+    """InputError for a key of `ranges` ((key, low, high)) whose value (or default) is not a whole number in range."""
+    for key, low, high in ranges:
+        value = config.get(key, defaults[key])
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+            raise InputError(f"must be a whole number in [{low}, {high}], got {value!r}", field=key)
+
+
 def section(config: Mapping[str, Any], key: str, path: str = "") -> dict[str, Any]:
     """A nested mapping of the config ({} when absent); InputError when it is not a mapping."""
     value = config.get(key) or {}

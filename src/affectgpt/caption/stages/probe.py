@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from affectgpt.caption.base import StageContext, StageResult
-from affectgpt.caption.stages.common import check_config, clip_name, relative
+from affectgpt.caption.stages.common import check_config, check_whole_numbers, clip_name, relative
 
 FULL_HASH_BYTES = 64 * 1024 * 1024
 SAMPLE_BYTES = 1024 * 1024
@@ -71,13 +71,8 @@ class Probe:
 
     def check(self, config: Mapping[str, Any]) -> None:
         """InputError for an unknown key or a frame count or size out of media's range."""
-        from affectgpt.errors import InputError
-
         check_config("", config, DEFAULTS)
-        for key, low, high in (("n_frames", 1, 256), ("face_size", 16, 4096)):
-            value = config.get(key, DEFAULTS[key])
-            if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-                raise InputError(f"must be a whole number in [{low}, {high}], got {value!r}", field=key)
+        check_whole_numbers(config, DEFAULTS, (("n_frames", 1, 256), ("face_size", 16, 4096)))
 
     def __call__(self, fields: Mapping[str, Any], context: StageContext) -> StageResult:
         from affectgpt.errors import InputError, failure_reason

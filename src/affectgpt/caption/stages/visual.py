@@ -22,7 +22,14 @@ from typing import Any
 from affectgpt.caption.base import StageContext, StageResult
 from affectgpt.caption.stages.clues import DEFAULTS as CLUES
 from affectgpt.caption.stages.clues import ask, backend_name, check_clues, multimodal_backend
-from affectgpt.caption.stages.common import absolute, clip_name, read_faces, resource, subtitle_text
+from affectgpt.caption.stages.common import (
+    absolute,
+    check_whole_numbers,
+    clip_name,
+    read_faces,
+    resource,
+    subtitle_text,
+)
 from affectgpt.errors import InputError
 
 INPUTS = ("faces", "frames")
@@ -45,10 +52,7 @@ class Visual:
         if str(config.get("input", "faces")) not in INPUTS:
             raise InputError(f"{config.get('input')!r} is not faces or frames", field="input",
                              fix="send the face crops (faces) or sampled frames (frames)")
-        for key, low, high in (("n_frames", 1, 256), ("size", 16, 4096)):
-            value = config.get(key, DEFAULTS[key])
-            if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-                raise InputError(f"must be a whole number in [{low}, {high}], got {value!r}", field=key)
+        check_whole_numbers(config, DEFAULTS, (("n_frames", 1, 256), ("size", 16, 4096)))
 
     def __call__(self, fields: Mapping[str, Any], context: StageContext) -> StageResult:
         config = {**DEFAULTS, **context.config}
