@@ -119,3 +119,22 @@ def test_written_npz_is_what_numpy_reads(tmp_path):
     assert read_npz(path) == values
     write_npz(path, {"filenames": []})
     assert np.load(path)["filenames"].shape == (0,)
+
+
+def test_written_npz_is_the_same_bytes_whenever_it_is_written_and_numpy_reads_it(tmp_path, monkeypatch):
+    import time
+    import zipfile
+
+    from affectgpt.io.npy import write_npz
+
+    arrays = {"filenames": ["a", "b"], "fileitems": ["happy, sad", "平静"]}
+    write_npz(tmp_path / "one.npz", arrays)
+    later = time.time() + 3 * 3600  # a zip entry's time field would differ hours later
+    monkeypatch.setattr(time, "time", lambda: later)
+    monkeypatch.setattr(time, "localtime", lambda *a: time.gmtime(later))
+    write_npz(tmp_path / "two.npz", arrays)
+    assert (tmp_path / "one.npz").read_bytes() == (tmp_path / "two.npz").read_bytes()
+    with zipfile.ZipFile(tmp_path / "one.npz") as archive:
+        assert {info.date_time for info in archive.infolist()} == {(1980, 1, 1, 0, 0, 0)}
+    loaded = np.load(tmp_path / "one.npz")
+    assert list(loaded["fileitems"]) == arrays["fileitems"]

@@ -131,10 +131,14 @@ def npy_unicode(values: list[str]) -> bytes:
     return _MAGIC + b"\x01\x00" + struct.pack("<H", len(header)) + header.encode("latin1") + body
 
 
+FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+
+
 def write_npz(path: str | Path, arrays: dict[str, list[str]]) -> None:
-    """Write unicode arrays as an uncompressed .npz (numpy.savez layout), atomically."""
+    """Write unicode arrays as an uncompressed .npz (numpy.savez layout), atomically. The same arrays give the
+    same bytes: the zip entries carry a fixed timestamp (1980-01-01), not the time of writing."""
     from affectgpt.io.atomic import atomic_write
 
     with atomic_write(path, "wb") as handle, zipfile.ZipFile(handle, "w", zipfile.ZIP_STORED) as archive:
         for key, values in arrays.items():
-            archive.writestr(f"{key}.npy", npy_unicode(values))
+            archive.writestr(zipfile.ZipInfo(f"{key}.npy", date_time=FIXED_ZIP_TIME), npy_unicode(values))
