@@ -55,6 +55,7 @@ demo: $(DEMO_STAMP) speech
 	fi
 	@if [ -f $(REFERENCE)/transcripts/mer2023.csv ]; then \
 		echo; echo "text-only mode on MER2023's test set:"; \
+		rm -rf demo-out/mer2023-text && \
 		$(BIN)/affectgpt predict --backend perception --transcripts $(REFERENCE)/transcripts/mer2023.csv \
 			--names $(REFERENCE)/labels/mer2023/test_labels.csv --output demo-out/mer2023-text && \
 		$(BIN)/affectgpt bench score --dataset mer2023 --predictions demo-out/mer2023-text \

@@ -162,3 +162,19 @@ def test_a_clip_folder_lists_the_unreadable_clip_and_a_rerun_answers_only_what_i
     assert main(argv) == 0
     assert "0 answered, 2 kept from before, 0 failed" in capsys.readouterr().err
     assert not (out / "perception.failures.json").exists()
+
+
+def test_answers_of_another_pipeline_are_not_resumed(tmp_path, text_pipeline, monkeypatch):
+    rows = read_transcripts(_transcripts(tmp_path))
+    out = tmp_path / "out"
+    perceive_transcripts(text_pipeline, rows, out)
+    assert (out / "perception.fingerprint").read_text().strip() == text_pipeline.fingerprint()
+    again = perceive_transcripts(text_pipeline, rows, out)  # the same pipeline: everything is kept
+    assert again.resumed == len(rows) and again.answered == 0
+    from affectgpt.perception import labels
+
+    monkeypatch.setattr(labels, "RATIO", 0.3)  # another label rule: the old answers would be wrong now
+    assert text_pipeline.fingerprint() != (out / "perception.fingerprint").read_text().strip()
+    with pytest.raises(InputError, match="another perception pipeline") as caught:
+        perceive_transcripts(text_pipeline, rows, out)
+    assert "out" in str(caught.value)

@@ -2,6 +2,8 @@
 
 Into the output folder go, per run:
 - `perception.jsonl`: one full answer per clip (description, labels, sentiment, clues, flags, timings);
+- `perception.fingerprint`: what made the answers (Pipeline.fingerprint); a rerun by another pipeline version,
+  weights or label rule is refused instead of mixing old answers with new ones;
 - `checkpoint_000000.npz`: the descriptions (`filenames`/`fileitems`, as `affectgpt predict` writes);
 - `checkpoint_000000-openset.npz`: the labels ("happy, worried"): what basic and OV sets are scored on;
 - `checkpoint_000000-openset-sentiment.npz`: the sentiment word: what sentiment sets are scored on.
@@ -26,6 +28,7 @@ from affectgpt.errors import InputError, failure_reason
 EPOCH_STEM = "checkpoint_000000"
 RECORDS = "perception.jsonl"
 PARTIAL = "perception.partial.jsonl"
+FINGERPRINT = "perception.fingerprint"
 FAILURES = "perception.failures.json"
 TEXT_COLUMNS = ("text", "chinese", "english")
 
@@ -134,7 +137,8 @@ def perceive_clips(pipeline: Any, clips: str | Path, output: str | Path, *, subt
                 report.failures.append({"file": str(path), "reason": failure_reason(exc)})
         return answers
 
-    return _run(videos, answer, output, batch_size=1, on_item=on_item, source=folder)
+    return _run(videos, answer, output, batch_size=1, on_item=on_item, source=folder,
+                fingerprint=_fingerprint(pipeline))
 
 
 def perceive_transcripts(pipeline: Any, rows: Sequence[tuple[str, str, str]], output: str | Path, *,
@@ -142,13 +146,39 @@ def perceive_transcripts(pipeline: Any, rows: Sequence[tuple[str, str, str]], ou
                          source: str | Path = "--transcripts") -> PerceiveReport:
     """The text-only mode: (name, text, english) rows -> the files of `output` (pipeline.describe_texts)."""
     return _run(list(rows), lambda group, report: pipeline.describe_texts(group), output, batch_size=batch_size,
-                on_item=on_item, source=source)
+                on_item=on_item, source=source, fingerprint=_fingerprint(pipeline))
+
+
+def _fingerprint(pipeline: Any) -> str:
+    fingerprint = getattr(pipeline, "fingerprint", None)
+    return fingerprint() if callable(fingerprint) else ""
+
+
+def _stamp(output: Path, fingerprint: str) -> None:
+    if fingerprint and not (output / FINGERPRINT).is_file():
+        from affectgpt.io.atomic import write_text
+
+        write_text(output / FINGERPRINT, fingerprint + "\n")
+
+
+def _check_fingerprint(output: Path, fingerprint: str) -> None:
+    """Answers in `output` made by another pipeline (another version, weights or rule) are not resumed."""
+    stamp = output / FINGERPRINT
+    if not fingerprint or not stamp.is_file():
+        return
+    found = stamp.read_text(encoding="utf-8").strip()
+    if found != fingerprint:
+        raise InputError(f"the folder holds answers of another perception pipeline (fingerprint {found}, this one "
+                         f"{fingerprint}: another version, weights or label rule)", path=output, field="--output",
+                         fix="write to a new --output folder, or delete this one to answer everything again")
 
 
 def _run(items: list[tuple], answer: Callable[[list[tuple], PerceiveReport], list[Any]], output: str | Path, *,
-         batch_size: int, on_item: Callable[[int], None] | None, source: str | Path) -> PerceiveReport:
+         batch_size: int, on_item: Callable[[int], None] | None, source: str | Path,
+         fingerprint: str = "") -> PerceiveReport:
     output = Path(output)
     files = output_files(output)
+    _check_fingerprint(output, fingerprint)
     done = _read_records(files["records"]) if files["records"].is_file() else {}
     done.update(_read_records(output / PARTIAL, tolerant=True))
     wanted = [item[0] for item in items]
@@ -162,6 +192,8 @@ def _run(items: list[tuple], answer: Callable[[list[tuple], PerceiveReport], lis
         for group in _batches(todo, batch_size):
             answers = answer(group, report)
             if answers:
+                if log is None:  # with the first answer: a run that answers nothing leaves no file
+                    _stamp(output, fingerprint)
                 log = log or open(output / PARTIAL, "a", encoding="utf-8")  # noqa: SIM115 - closed in finally
                 for a in answers:
                     record = a.to_dict()

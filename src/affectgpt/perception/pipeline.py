@@ -59,6 +59,25 @@ class Pipeline:
         self.perceivers = {m: given[m] if m in given else PERCEIVERS.get(m)(**options.get(m, {}))
                            for m in self.modalities}
 
+    def fingerprint(self) -> str:
+        """A short hash of what decides the answers: the package version, the perceivers run (and their shipped
+        weights' bytes), the label rule and the fusion constants. Answers kept for resume must carry the same."""
+        import hashlib
+        import json
+
+        from affectgpt import __version__
+        from affectgpt.perception import fuse, labels
+
+        weights = sorted((Path(__file__).with_name("data")).glob("*.safetensors"))
+        parts = {"version": __version__, "modalities": list(self.modalities),
+                 "perceivers": {m: type(p).__module__ + "." + type(p).__qualname__ for m, p in self.perceivers.items()},
+                 "text_heads": getattr(getattr(self.perceivers.get("text"), "heads", None), "metadata", {}).get(
+                     "data_sha256", ""),
+                 "weights": {w.name: hashlib.sha256(w.read_bytes()).hexdigest() for w in weights},
+                 "rule": [labels.RATIO, labels.FLOOR, labels.MAX_LABELS, labels.USE_NAMED_WORDS],
+                 "fusion": [fuse.TEXT_SENTIMENT_SHARE, fuse.CONFLICT_MIN_WEIGHT, fuse.CONFLICT_MIN_PROBABILITY]}
+        return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
     def describe(self, video: str | Path, subtitle: str | None = None, *,
                  audio: str | Path | None = None) -> Perception:
         """One clip -> its Perception (timings: media, each perceiver, fusion, total)."""
