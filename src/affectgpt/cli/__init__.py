@@ -141,22 +141,22 @@ def _interrupted_train(args: argparse.Namespace) -> str:
     return f"interrupted: checkpoints are in {args.output} (newest {steps[-1]}); {again} to continue"
 
 
-def _interrupted_predict(args: argparse.Namespace) -> str:
+def _interrupted_answers(args: argparse.Namespace, pattern: str, resume: str) -> str:
+    """The Ctrl-C line of a command that keeps its answers in partial logs (`pattern` under --output)."""
     out = Path(args.output)
-    partial = sorted(out.glob("*.partial.jsonl")) if out.is_dir() else []
+    partial = sorted(out.glob(pattern)) if out.is_dir() else []
     if not partial:
         return "interrupted before any answer was kept; run the same command again"
-    kept = ", ".join(str(p) for p in partial)
-    return f"interrupted: answers so far are kept in {kept}; run the same command again to resume"
+    return f"interrupted: answers so far are kept in {', '.join(str(p) for p in partial)}; {resume}"
+
+
+def _interrupted_predict(args: argparse.Namespace) -> str:
+    return _interrupted_answers(args, "*.partial.jsonl", "run the same command again to resume")
 
 
 def _interrupted_bench_run(args: argparse.Namespace) -> str:
-    out = Path(args.output)
-    partial = sorted(out.glob("*/generation.partial.jsonl")) if out.is_dir() else []
-    if not partial:
-        return "interrupted before any answer was kept; run the same command again"
-    return (f"interrupted: answers so far are kept in {', '.join(str(p) for p in partial)}; run the same command "
-            "again to resume (nothing answered is sent again)")
+    return _interrupted_answers(args, "*/generation.partial.jsonl",
+                                "run the same command again to resume (nothing answered is sent again)")
 
 
 def _interrupted_extract(args: argparse.Namespace) -> str:

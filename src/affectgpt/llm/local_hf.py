@@ -167,14 +167,24 @@ def _load_tokenizer(transformers: Any, path: Path) -> Any:
 
 def _load_model(torch: Any, transformers: Any, path: Path, dtype: str, device: str) -> Any:
     # transformers renamed torch_dtype to dtype in 4.56; older releases would silently ignore `dtype`
-    major, minor = (int(part) for part in transformers.__version__.split(".")[:2])
-    dtype_key = "dtype" if (major, minor) >= (4, 56) else "torch_dtype"
-    torch_dtype = "auto" if dtype == "auto" else getattr(torch, dtype)
     try:
         model = transformers.AutoModelForCausalLM.from_pretrained(str(path), local_files_only=True,
-                                                                  **{dtype_key: torch_dtype})
+                                                                  **dtype_argument(transformers, torch, dtype))
     except (OSError, ValueError) as exc:
         raise InputError(f"cannot load the model: {exc}", path=path, field="model_path") from exc
+    return on_device(model, device)
+
+
+def dtype_argument(transformers: Any, torch: Any, dtype: str) -> dict[str, Any]:
+    """The from_pretrained keyword for `dtype` ("auto" or a torch dtype name): `dtype` since transformers 4.56,
+    `torch_dtype` before."""
+    major, minor = (int(part) for part in transformers.__version__.split(".")[:2])
+    key = "dtype" if (major, minor) >= (4, 56) else "torch_dtype"
+    return {key: "auto" if dtype == "auto" else getattr(torch, dtype)}
+
+
+def on_device(model: Any, device: str) -> Any:
+    """`model` on `device` in eval mode; a device this machine lacks is an InputError."""
     try:
         return model.to(device).eval()
     except (RuntimeError, AssertionError) as exc:  # e.g. "cuda" on a machine without it

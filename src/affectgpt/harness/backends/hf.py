@@ -259,17 +259,12 @@ def _model_class(transformers: Any, config: Any, path: Path) -> Any:
 
 def _load_model(torch: Any, transformers: Any, path: Path, dtype: str, device: str) -> Any:
     # transformers renamed torch_dtype to dtype in 4.56; older releases would silently ignore `dtype`
-    major, minor = (int(part) for part in transformers.__version__.split(".")[:2])
-    dtype_key = "dtype" if (major, minor) >= (4, 56) else "torch_dtype"
+    from affectgpt.llm.local_hf import dtype_argument, on_device
+
     try:
         config = transformers.AutoConfig.from_pretrained(str(path), local_files_only=True)
         cls = _model_class(transformers, config, path)
-        model = cls.from_pretrained(str(path), local_files_only=True,
-                                    **{dtype_key: "auto" if dtype == "auto" else getattr(torch, dtype)})
+        model = cls.from_pretrained(str(path), local_files_only=True, **dtype_argument(transformers, torch, dtype))
     except (OSError, ValueError, KeyError) as exc:
         raise InputError(f"cannot load the model: {exc}", path=path, field="model") from exc
-    try:
-        return model.to(device).eval()
-    except (RuntimeError, AssertionError) as exc:  # e.g. "cuda" on a machine without it
-        raise InputError(f"cannot use device {device!r}: {exc}", field="device",
-                         fix="pick an available device, or leave it as 'auto'") from exc
+    return on_device(model, device)
