@@ -82,6 +82,23 @@ def test_describe_in_half_precision(checkpoint_dir, square_clip, capsys, dtype):
     assert {p.dtype for p in model.parameters()} == {getattr(torch, dtype)}
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU: 'auto' would pick it")
+def test_device_auto_is_the_cpu_here_and_a_missing_gpu_is_a_clear_error(checkpoint_dir, square_clip, capsys):
+    from affectgpt.infer.describe import load_model, resolve_device
+
+    args = ["describe", str(square_clip), "--model", str(checkpoint_dir), "--subtitle", "Hi.", "--max-new-tokens", "4"]
+    assert main(args) == 0
+    auto = capsys.readouterr().out
+    assert main([*args, "--device", "cpu"]) == 0
+    assert capsys.readouterr().out == auto
+    assert resolve_device("auto") == "cpu" and resolve_device("cuda:1") == "cuda:1"
+    model, _ = load_model(checkpoint_dir, device="cpu")
+    assert {p.device.type for p in model.parameters()} == {"cpu"}
+    assert main([*args, "--device", "cuda"]) == 2  # no GPU here: one line naming the device, no traceback
+    err = capsys.readouterr().err
+    assert "cuda" in err and "device" in err and "Traceback" not in err
+
+
 def test_predict_writes_one_file_per_checkpoint_and_resumes(checkpoint_dir, caches, tmp_path, capsys):
     out = tmp_path / "outputs"
     partial = out / f"{checkpoint_dir.name}.partial.jsonl"

@@ -111,6 +111,9 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed for sampling (recorded)")
     parser.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default="float32",
                         help="weights and activations (bfloat16/float16 on a GPU)")
+    parser.add_argument("--device", default="auto",
+                        help="where the model runs: auto (the first GPU when torch sees one, else the CPU), cpu, "
+                             "cuda, cuda:1 ...")
     parser.add_argument("--llm", help="relocate the base LLM named in the checkpoint's config")
     parser.add_argument("--visual-encoder", help="relocate the visual encoder")
     parser.add_argument("--audio-encoder", help="relocate the audio encoder")
@@ -166,7 +169,7 @@ def run_describe(args: argparse.Namespace) -> int:
     start = perf_counter()
     clip = load_clip(args.video, audio=args.audio, subtitle=args.subtitle)
     loaded = perf_counter()
-    model, tokenizer = load_model(folder, dtype=_dtype(args), overrides=_overrides(args),
+    model, tokenizer = load_model(folder, dtype=_dtype(args), overrides=_overrides(args), device=args.device,
                                   allow_download=args.allow_download)
     built = perf_counter()
     text = answer(model, tokenizer, [clip], task=args.task, generation=_generation(args))[0]
@@ -244,7 +247,7 @@ def run_predict(args: argparse.Namespace) -> int:
         if target.is_file() and not failures_file(target).is_file():
             note(f"skipped {target} (already written)")
             continue
-        model, tokenizer = load_model(folder, dtype=_dtype(args), overrides=_overrides(args),
+        model, tokenizer = load_model(folder, dtype=_dtype(args), overrides=_overrides(args), device=args.device,
                                       allow_download=args.allow_download)
         bar = progress_bar(total, unit="clip", desc=folder.name)
         report = predict(model, tokenizer, args.clips, target, task=args.task, generation=_generation(args),

@@ -42,14 +42,16 @@ class Generation:
 
 
 def load_model(path: str | Path, *, dtype: Any = None, overrides: dict[str, str] | None = None,
-               allow_download: bool = False) -> tuple[Any, Any]:
-    """Our checkpoint folder -> (AffectGPT in eval mode, tokenizer), all in `dtype` (default float32).
+               allow_download: bool = False, device: str = "auto") -> tuple[Any, Any]:
+    """Our checkpoint folder -> (AffectGPT in eval mode, tokenizer), all in `dtype` (default float32) on `device`
+    ("auto": the first GPU when torch sees one, else the CPU; or a torch device string: "cpu", "cuda:1").
     `overrides` may relocate base models ({"llm": ..., "visual_encoder": ..., "audio_encoder": ...}); the model
     is built as config.json's `base.init` says (infer/sources.py: pretrained or random); base models named by a
     hub id are fetched only with `allow_download`."""
     from dataclasses import replace
 
     from affectgpt.infer.sources import load_source
+    from affectgpt.llm.local_hf import on_device
     from affectgpt.model.checkpoint import load_weights, read_config
 
     cfg, base = read_config(path)
@@ -60,7 +62,14 @@ def load_model(path: str | Path, *, dtype: Any = None, overrides: dict[str, str]
     load_weights(model, path)
     if dtype is not None:
         model = model.to(dtype)  # the trained (float32) weights too: one dtype for inference
-    return model.eval(), tokenizer
+    return on_device(model, resolve_device(device)), tokenizer
+
+
+def resolve_device(device: str = "auto") -> str:
+    """"auto" -> "cuda" when torch sees a GPU, else "cpu"; any other string is returned as given."""
+    import torch
+
+    return ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
 
 
 @contextmanager
@@ -97,7 +106,8 @@ def answer(model: Any, tokenizer: Any, clips: Sequence[Any], *, task: str = "des
     cfg = model.cfg
     rows = [encode_inference(tokenizer, prompt_for(cfg, QUESTIONS[task], clip.subtitle)) for clip in clips]
     ids, mask = left_pad(rows, tokenizer.pad_token_id)
-    batch = Batch(input_ids=ids, attention_mask=mask,
+    device = next(model.parameters()).device  # the LLM's (a model moved to a GPU); encoders move their own inputs
+    batch = Batch(input_ids=ids.to(device), attention_mask=mask.to(device),
                   frames=torch.as_tensor(_stack([_visual(c, cfg.visual_input) for c in clips]))
                   if "video" in cfg.modalities or cfg.uses_multi else None,
                   audio_clips=torch.as_tensor(_stack([c.audio_clips for c in clips]))

@@ -1,12 +1,13 @@
 """AffectGPTBackend: our own model (a checkpoint folder, a training run, or installed known weights) as a backend.
 
-The checkpoint is resolved as `describe --model` resolves it (infer/sources.py) and loaded once (on CPU, in
-`dtype`). Each clip is read the way prediction reads it (media.inputs.load_inputs: 8 frames or face crops at
-224 px, 8 audio windows, as the model was trained), from the clip file itself, so the backend needs only "video"
-and "subtitle". The instruction text is not sent: AffectGPT was trained on two questions, and a job's task picks
-one ("description": infer the emotional state with reasons; "labels": all possible emotional states).
-Jobs are answered in batches of `batch_size` (one task per batch, left-padded: batched answers equal one-by-one
-answers); a clip that cannot be read is that job's error.
+The checkpoint is resolved as `describe --model` resolves it (infer/sources.py) and loaded once (in `dtype`, on
+`device`: the first GPU when torch sees one, unless told otherwise). Each clip is read the way prediction reads
+it (media.inputs.load_inputs: 8 frames or face crops at 224 px, 8 audio windows, as the model was trained), from
+the clip file itself, so the backend needs only "video" and "subtitle". The instruction text is not sent:
+AffectGPT was trained on two questions, and a job's task picks one ("description": infer the emotional state
+with reasons; "labels": all possible emotional states). Jobs are answered in batches of `batch_size` (one task
+per batch, left-padded: batched answers equal one-by-one answers); a clip that cannot be read is that job's
+error.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class AffectGPTBackend:
         max_new_tokens, sample, temperature, top_p, seed: decoding (greedy by default; `sample` with a seed
             gives the published sampling when temperature 1.0, top_p 0.9).
         allow_download: fetch base models named by a hub id (off: nothing is downloaded).
+        device: "auto" (the first GPU when torch sees one, else the CPU) or a torch device string ("cpu", "cuda:1").
     """
 
     name = "affectgpt"
@@ -39,7 +41,7 @@ class AffectGPTBackend:
 
     def __init__(self, model: str | Path, dtype: str = "float32", *, batch_size: int = 4, max_new_tokens: int = 512,
                  sample: bool = False, temperature: float = 1.0, top_p: float = 0.9, seed: int | None = None,
-                 allow_download: bool = False) -> None:
+                 allow_download: bool = False, device: str = "auto") -> None:
         from affectgpt.infer.describe import Generation, load_model
         from affectgpt.infer.sources import resolve_checkpoint
 
@@ -52,7 +54,8 @@ class AffectGPTBackend:
         self.generation = Generation(max_new_tokens=max_new_tokens, do_sample=sample, temperature=temperature,
                                      top_p=top_p, seed=seed)
         self._model, self._tokenizer = load_model(self.checkpoint, dtype=_torch_dtype(dtype),
-                                                  allow_download=allow_download)
+                                                  allow_download=allow_download, device=device)
+        self.device = str(next(self._model.parameters()).device)
 
     @property
     def visual_input(self) -> str:
@@ -112,6 +115,7 @@ class AffectGPTBackend:
         from affectgpt.harness.backends import package_versions
 
         return {"backend": self.name, "model": self.model, "checkpoint": str(self.checkpoint), "dtype": self.dtype,
+                "device": self.device,
                 "visual_input": self.visual_input, "batch_size": self.batch_size,
                 "sampling": asdict(self.generation), "versions": package_versions("torch", "transformers", "peft")}
 
