@@ -186,7 +186,8 @@ def calibrate(rows, vectors, protocol) -> None:
     """Print HIT / hit_precision / labels per sample on the dev sets for a grid of rule thresholds, with and
     without the named words, answering through the text perceiver as the text-only mode does (a row without
     a transcript gets no label). The rule kept (perception/labels.py) is the highest HIT sum among the settings
-    that meet the issue's targets on dev (marked `meets`)."""
+    that meet the issue's targets on dev (marked `meets`). "worst margin" is the smallest of the four distances
+    to the targets (HIT and hit_precision on both dev sets): it says how far inside the targets a setting lies."""
     from affectgpt.perception.text import TextPerceiver
     from affectgpt.perception.text_encoder import encoder_id
     from affectgpt.perception.text_heads import HeadSet
@@ -208,7 +209,7 @@ def calibrate(rows, vectors, protocol) -> None:
         for named in (False, True):
             for ratio in (0.4, 0.5, 0.6, 0.7, 0.8):
                 for floor in (0.10, 0.15, 0.20):
-                    cells, meets, total = [], True, 0.0
+                    cells, meets, total, margins = [], True, 0.0, []
                     for key, (picked, readings, gt) in data.items():
                         answers = {r.name: "[" + ", ".join(rule.choose_labels(
                             reading.emotions, reading.figures.get("named", []) if named else [], ratio=ratio,
@@ -219,10 +220,12 @@ def calibrate(rows, vectors, protocol) -> None:
                         e = score_dataset(DATASETS[key], folder, gt, protocol).epochs[0]
                         hit, prec = e.metrics["hit"], e.metrics["hit_precision"]
                         meets = meets and hit >= dev_sets[key][1] and prec >= dev_sets[key][2]
+                        margins += [hit - dev_sets[key][1], prec - dev_sets[key][2]]
                         total += hit
                         cells.append(f"{key} {_pct(hit)}/{_pct(prec)}/{e.diagnostics['labels_per_sample']:.2f}")
                     print(f"  named {named!s:5} ratio {ratio:.2f} floor {floor:.2f}: {' | '.join(cells)} | "
-                          f"HIT sum {100 * total:.2f}{'  meets' if meets else ''}")
+                          f"HIT sum {100 * total:.2f} | worst margin {100 * min(margins):+.2f}"
+                          f"{'  meets' if meets else ''}")
 
 
 if __name__ == "__main__":
