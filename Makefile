@@ -7,7 +7,7 @@ HASH := $(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 DEMO_STAMP := $(VENV)/.demo-$(HASH)
 STAMP := $(VENV)/.dev-$(HASH)
 
-.PHONY: demo test lint speech browser bench clean
+.PHONY: demo test lint speech browser bench gpu-check clean
 
 $(DEMO_STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -97,6 +97,11 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_describe.py
 	$(BIN)/python benchmarks/bench_run.py
 	$(BIN)/python benchmarks/bench_caption.py
+
+# The full-size figures on a GPU machine (benchmarks/gpu_check.py: bf16 training step and MFU, generation as
+# `predict` runs it, FSDP over NCCL with 2+ GPUs); under 8 minutes on one H100. Writes gpu-check.json.
+gpu-check: $(STAMP)
+	$(BIN)/python benchmarks/gpu_check.py --json gpu-check.json
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -123,12 +123,12 @@ def main() -> None:
               f"({row['seconds']:.1f} s)")
     print(f"  speed-up: {cache['samples_per_s'] / media['samples_per_s']:.1f}x "
           f"(feature extraction, once: {extraction:.1f} s for {args.samples} clips)")
-    # The full-size step from cached features (Qwen2.5-7B shapes, bf16) is timed by bench_model.py's GPU part.
+    # The full-size step from cached features (Qwen2.5-7B shapes, bf16) is timed by benchmarks/gpu_check.py.
     import torch
 
     if not torch.cuda.is_available():
         print("GPU: none visible to torch here: the full-size step time with the feature cache is not measured "
-              "(benchmarks/bench_model.py times it when a GPU is present)")
+              "(benchmarks/gpu_check.py times it on a GPU)")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 `summarize(cfg)` -> {"total", "trainable", "lora", "fusion", "llm", "visual_encoder", "audio_encoder"}, where
 fusion = pooling + pre-fusion + projections (the original's unused image projection omitted) and trainable =
-lora + fusion.
+lora + fusion. `train_flops_per_token(cfg, seq_len)`: the model FLOPs of one training token, behind MFU.
 """
 
 from __future__ import annotations
@@ -59,3 +59,43 @@ def _encoder_count(config: dict[str, Any] | None, kind: str) -> int:
         return _count(transformers.CLIPVisionModelWithProjection(vision))
     settings = {k: v for k, v in config.items() if k != "model_type"}
     return _count(transformers.HubertModel(transformers.HubertConfig(**settings)))
+
+
+def train_flops_per_token(cfg: ModelConfig, seq_len: int) -> dict[str, int]:
+    """Model FLOPs of one token of a training step (forward + backward) through the LLM with LoRA, for MFU.
+
+    A matmul with N weights costs 2N FLOPs per token forward. Trained (LoRA A and B) weights cost 3 such
+    matmuls (forward, gradient wrt the activations, gradient wrt the weights): 6 N_trained. Frozen weights (every
+    other Linear of the LLM, lm_head included) cost 2 (forward, gradient wrt the activations, which the LoRA
+    weights of earlier layers and the fusion modules below the LLM need): 4 N_frozen. Attention scores (QK^T and
+    the weighted sum of V, no weights) cost 2 * 2 * seq_len * heads * head_dim per layer forward, counted over the
+    full seq_len (no halving for the causal mask, as PaLM's MFU counts them) and twice that backward: 12 *
+    layers * seq_len * heads * head_dim. Left out: the embedding lookup (no matmul), biases, norms, activations,
+    softmax, LoRA dropout (elementwise), and the poolers and pre-fusion, which run once per sample on 8 feature
+    vectors (< 0.01 % of a step of the released model). Recomputation (none here) would not count: these are
+    model FLOPs, not hardware FLOPs.
+
+    Returns {"trained_params", "frozen_params" (the Linear weights counted), "trained", "frozen", "attention",
+    "total" (FLOPs)}. Counted from the LLM built on the meta device, so nothing is allocated.
+    """
+    torch = require("torch", extra="model")
+    from affectgpt.model.lm import build_llm_from_config
+
+    if cfg.llm_config is None:
+        raise InputError("this configuration has no llm_config to count FLOPs from", field="model.llm_config",
+                         fix="use a preset (affectgpt model ls) or add the LLM's config dict")
+    trained = frozen = 0
+    llm = build_llm_from_config(cfg, device="meta")
+    for module in llm.modules():
+        if isinstance(module, torch.nn.Linear):
+            if module.weight.requires_grad:
+                trained += module.weight.numel()
+            else:
+                frozen += module.weight.numel()
+    llm_cfg = llm.config
+    head_dim = getattr(llm_cfg, "head_dim", None) or llm_cfg.hidden_size // llm_cfg.num_attention_heads
+    attention = 12 * llm_cfg.num_hidden_layers * seq_len * llm_cfg.num_attention_heads * head_dim
+    flops = {"trained_params": trained, "frozen_params": frozen, "trained": 6 * trained, "frozen": 4 * frozen,
+             "attention": attention}
+    flops["total"] = flops["trained"] + flops["frozen"] + attention
+    return flops
