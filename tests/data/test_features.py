@@ -210,6 +210,11 @@ def test_features_extract_command(tmp_path, capsys):
     assert len(list((tmp_path / "features").glob("*.safetensors"))) == 3
     assert main(args) == 0
     assert "0 written, 3 already there" in capsys.readouterr().err
+    assert main([*args, "--device", "cpu"]) == 0  # the same encoders on the same device: kept, not recomputed
+    assert "0 written, 3 already there" in capsys.readouterr().err
+    if not torch.cuda.is_available():
+        assert main([*args, "--device", "cuda", "--force"]) == 2  # a missing GPU: one line, nothing rewritten
+        assert "cannot use device 'cuda'" in capsys.readouterr().err
 
 
 def test_features_extract_chooses_encoders_from_the_table(tmp_path, capsys):

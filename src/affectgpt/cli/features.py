@@ -34,6 +34,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     extract.add_argument("--visual-input", choices=("face", "frame"), default="face")
     extract.add_argument("--media-cache", metavar="DIR", help="`affectgpt preprocess` caches, tried first")
     extract.add_argument("--batch-size", type=int, default=4)
+    extract.add_argument("--device", default="auto",
+                         help="where the encoders run: auto (the first GPU when torch sees one, else the CPU), cpu, "
+                              "cuda:1 ...")
     extract.add_argument("--allow-download", action="store_true", help="let transformers fetch hub ids")
     extract.add_argument("--force", action="store_true", help="recompute files that exist")
     extract.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
@@ -43,7 +46,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_extract(args: argparse.Namespace) -> int:
     from affectgpt.data import manifests
     from affectgpt.data.features import extract_features
+    from affectgpt.infer.describe import resolve_device
     from affectgpt.io.outputs import output_folder
+    from affectgpt.llm.local_hf import on_device
     from affectgpt.model.encoders import ENCODERS
 
     visual_class, audio_class = ENCODERS.get(args.visual_kind), ENCODERS.get(args.audio_kind)
@@ -58,8 +63,10 @@ def run_extract(args: argparse.Namespace) -> int:
             bars.append(progress_bar(total, unit="clip", desc="features", enabled=not args.no_progress))
         bars[0].update(done - bars[0].n)
 
-    report = extract_features(samples, visual_class(args.visual_encoder, local_files_only=local),
-                              audio_class(args.audio_encoder, local_files_only=local), args.output,
+    device = resolve_device(args.device)
+    visual = on_device(visual_class(args.visual_encoder, local_files_only=local), device)
+    audio = on_device(audio_class(args.audio_encoder, local_files_only=local), device)
+    report = extract_features(samples, visual, audio, args.output,
                               visual_input=args.visual_input, batch_size=args.batch_size,
                               media_cache=args.media_cache, force=args.force, on_progress=on_progress)
     for bar in bars:
