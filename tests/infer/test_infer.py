@@ -84,7 +84,8 @@ def test_describe_in_half_precision(checkpoint_dir, square_clip, capsys, dtype):
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU: 'auto' would pick it")
 def test_device_auto_is_the_cpu_here_and_a_missing_gpu_is_a_clear_error(checkpoint_dir, square_clip, capsys):
-    from affectgpt.infer.describe import load_model, resolve_device
+    from affectgpt.infer.describe import load_model
+    from affectgpt.llm.local_hf import resolve_device
 
     args = ["describe", str(square_clip), "--model", str(checkpoint_dir), "--subtitle", "Hi.", "--max-new-tokens", "4"]
     assert main(args) == 0

@@ -46,9 +46,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_extract(args: argparse.Namespace) -> int:
     from affectgpt.data import manifests
     from affectgpt.data.features import extract_features
-    from affectgpt.infer.describe import resolve_device
     from affectgpt.io.outputs import output_folder
-    from affectgpt.llm.local_hf import on_device
+    from affectgpt.llm.local_hf import on_device, resolve_device
     from affectgpt.model.encoders import ENCODERS
 
     visual_class, audio_class = ENCODERS.get(args.visual_kind), ENCODERS.get(args.audio_kind)

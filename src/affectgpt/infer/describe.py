@@ -51,7 +51,7 @@ def load_model(path: str | Path, *, dtype: Any = None, overrides: dict[str, str]
     from dataclasses import replace
 
     from affectgpt.infer.sources import load_source
-    from affectgpt.llm.local_hf import on_device
+    from affectgpt.llm.local_hf import on_device, resolve_device
     from affectgpt.model.checkpoint import load_weights, read_config
 
     cfg, base = read_config(path)
@@ -63,13 +63,6 @@ def load_model(path: str | Path, *, dtype: Any = None, overrides: dict[str, str]
     if dtype is not None:
         model = model.to(dtype)  # the trained (float32) weights too: one dtype for inference
     return on_device(model, resolve_device(device)), tokenizer
-
-
-def resolve_device(device: str = "auto") -> str:
-    """"auto" -> "cuda" when torch sees a GPU, else "cpu"; any other string is returned as given."""
-    import torch
-
-    return ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
 
 
 @contextmanager

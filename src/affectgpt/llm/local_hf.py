@@ -65,7 +65,7 @@ class TransformersChat:
         transformers = require("transformers", extra="model")
         self.model = str(path)
         self.batch_size = batch_size
-        self.device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
+        self.device = resolve_device(device)
         self._torch = torch
         self._tokenizer = _load_tokenizer(transformers, path)
         self._model = _load_model(torch, transformers, path, dtype, self.device)
@@ -181,6 +181,14 @@ def dtype_argument(transformers: Any, torch: Any, dtype: str) -> dict[str, Any]:
     major, minor = (int(part) for part in transformers.__version__.split(".")[:2])
     key = "dtype" if (major, minor) >= (4, 56) else "torch_dtype"
     return {key: "auto" if dtype == "auto" else getattr(torch, dtype)}
+
+
+def resolve_device(device: str = "auto") -> str:
+    """"auto" -> "cuda" when torch sees a GPU, else "cpu"; any other device string is returned as given."""
+    if device != "auto":
+        return device
+    torch = require("torch", extra="model")
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def on_device(model: Any, device: str) -> Any:

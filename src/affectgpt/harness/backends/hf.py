@@ -78,7 +78,9 @@ class HFMultimodal:
                                | ({"subtitle"} if "text" in self.modalities else set()))
         self._torch = torch = require("torch", extra="model")
         self._transformers = transformers = require("transformers", extra="model")
-        self.device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
+        from affectgpt.llm.local_hf import resolve_device
+
+        self.device = resolve_device(device)
         self._processor = _load_processor(transformers, path)
         call = inspect.signature(type(self._processor).__call__).parameters
         self._audio_key = "audios" if "audios" in call and "audio" not in call else "audio"  # transformers < 4.5x
