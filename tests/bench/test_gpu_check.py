@@ -23,8 +23,7 @@ def quick(tmp_path_factory):
     path = tmp_path_factory.mktemp("gpu_check") / "figures.json"
     # a peak given on the command line, so that the MFU arithmetic runs on a CPU too
     done = subprocess.run([sys.executable, str(SCRIPT), "--quick", "--json", str(path), "--peak-tflops", "100"],
-                          capture_output=True,
-                          text=True, timeout=240, check=False)
+                          capture_output=True, text=True, timeout=240, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1]), json.loads(path.read_text(encoding="utf-8"))
 
