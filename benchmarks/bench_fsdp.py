@@ -27,11 +27,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def child(args: argparse.Namespace) -> None:
-    """One process of one run: trains, then prints a JSON line about itself."""
+    """One process of one run: trains, then writes a JSON file about itself (<output>/rank<N>.json)."""
     import torch
     from torch.distributed.tensor import DTensor
 
     from affectgpt.config import load_config
+    from affectgpt.io.atomic import write_text
     from affectgpt.train.build import prepare
     from affectgpt.train.config import TrainConfig
     from affectgpt.train.loop import train
@@ -55,11 +56,14 @@ def child(args: argparse.Namespace) -> None:
     gc.collect()
     with open("/proc/self/statm") as handle:
         rss_now = int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    print(json.dumps({"rank": int(os.environ.get("RANK", 0)), "distributed": args.distributed,
-                      "params_whole_mib": sum(p.numel() * p.element_size() for p in params) / 2**20,
-                      "params_held_mib": local / 2**20, "rss_after_mib": rss_now / 2**20,
-                      "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                      "samples_per_s": result.samples_per_second}), flush=True)
+    rank = int(os.environ.get("RANK", 0))
+    row = {"rank": rank, "distributed": args.distributed,
+           "params_whole_mib": sum(p.numel() * p.element_size() for p in params) / 2**20,
+           "params_held_mib": local / 2**20, "rss_after_mib": rss_now / 2**20,
+           "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+           "samples_per_s": result.samples_per_second}
+    # a file per rank: the processes share stdout, where two lines written at once can interleave
+    write_text(Path(args.output) / f"rank{rank}.json", json.dumps(row))
 
 
 def free_port() -> int:
@@ -77,8 +81,7 @@ def run(args: argparse.Namespace, distributed: str, output: Path) -> list[dict]:
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         sys.exit(f"{distributed} run failed:\n{done.stderr[-3000:]}")
-    return sorted((json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")),
-                  key=lambda r: r["rank"])
+    return [json.loads((output / f"rank{rank}.json").read_text(encoding="utf-8")) for rank in (0, 1)]
 
 
 def main() -> None:
